@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from iodetect import __version__
@@ -41,4 +43,18 @@ for _module in (report, snippet, check, bench):
 
 
 def main() -> None:
-    app()
+    """Run the CLI: usage errors are one line with exit 2; Ctrl-C exits 130 without a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # usage and parameter errors
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            sys.exit(0)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        typer.echo(f"iodetect: error: {exc.format_message()}{hint}", err=True)
+        code = getattr(exc, "exit_code", 2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("iodetect: interrupted", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

@@ -68,8 +68,13 @@ class Loop:
     installed: str | None  # version from package metadata, None when not installed
     importable: bool | None  # None when not installed
     import_error: str | None = None
-    supported: bool = False  # does this version support this platform and Python
+    supported: bool = False  # does this version (any, when absent) support this platform and Python
     support_note: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Installed, importable and supported here: a loop a recommendation may rely on."""
+        return self.installed is not None and bool(self.importable) and self.supported
 
 
 @dataclass(frozen=True)
@@ -272,4 +277,3 @@ def load(path: str) -> Facts:
         return from_json(text)
     except FactsError as exc:
         raise FactsError(f"{path}: {exc}") from None
-

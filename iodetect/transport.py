@@ -89,7 +89,9 @@ def run_program(
         if line.startswith(MARKER):
             result = line[len(MARKER) :]
     if proc.returncode != 0:
-        raise TargetError(f"{what}: {shown} exited with status {proc.returncode}: {last_line(stderr)}")
+        raise TargetError(
+            f"{what}: {shown} exited with status {proc.returncode}: {last_line(stderr)}"
+        )
     if result is None:
         raise TargetError(f"{what}: {shown} did not print an iodetect result: {last_line(text)}")
     try:

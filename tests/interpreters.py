@@ -20,7 +20,9 @@ import pytest
 VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("IODETECT_TEST_CACHE", Path.home() / ".cache" / "iodetect-tests"))
-SID_TOOL = Path(os.environ.get("IODETECT_SID_PYTHON", ROOT.parent / "shared" / "tools" / "sid-python"))
+SID_TOOL = Path(
+    os.environ.get("IODETECT_SID_PYTHON", ROOT.parent / "shared" / "tools" / "sid-python")
+)
 SID_VENVS = "/opt/iodetect-tests"  # inside the chroot
 
 
@@ -155,9 +157,24 @@ def _wheels_for_chroot(version: str, package: str) -> list[str]:
         for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
     ]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-         f"--python-version={version}", *platforms, "-d", str(dest), package],
-        capture_output=True, timeout=300, check=False, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            f"--python-version={version}",
+            *platforms,
+            "-d",
+            str(dest),
+            package,
+        ],
+        capture_output=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     return ["--no-index", "--find-links", f"{SID_VENVS}/wheels"]
 

@@ -1,0 +1,527 @@
+"""The probe: what I/O machinery this interpreter on this host has. Standard library, CPython 3.8+.
+
+Sent to any interpreter on stdin (`python -`); prints one MARKER line with the facts as JSON.
+Each fact is gathered in isolation: a probe that fails is recorded with its error text and the
+others go on. Nothing here may emit a warning: it runs under `-W error`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+MARKER = "@@iodetect@@ "
+SCHEMA_VERSION = 1
+SELECTORS = ("select", "poll", "epoll", "devpoll", "kqueue")
+SELECTOR_CLASSES = {
+    "select": "SelectSelector",
+    "poll": "PollSelector",
+    "epoll": "EpollSelector",
+    "devpoll": "DevpollSelector",
+    "kqueue": "KqueueSelector",
+}
+# Where each mechanism exists, to say why one is absent (the select module only has what the
+# platform provides).
+SELECTOR_HOMES = {
+    "poll": "Unix systems (not Windows)",
+    "epoll": "Linux only",
+    "devpoll": "Solaris and illumos only",
+    "kqueue": "macOS and the BSDs only",
+}
+LIBRARIES = (
+    "psycopg",
+    "aiodns",
+    "pycares",
+    "pyzmq",
+    "tornado",
+    "twisted",
+    "playwright",
+    "gevent",
+    "eventlet",
+)
+
+
+def _error(exc: BaseException) -> str:
+    text = "%s: %s" % (type(exc).__name__, exc)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.errors: List[Dict[str, str]] = []
+
+    def run(self, name: str, func: Callable[[], Any], default: Any = None) -> Any:
+        """Call one probe; a failure becomes an error entry and `default`."""
+        try:
+            return func()
+        except Exception as exc:  # one failing fact must not sink the others
+            self.errors.append({"probe": name, "error": _error(exc)})
+            return default
+
+
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read().strip()
+
+
+def _read_int(path: str) -> Optional[int]:
+    try:
+        return int(_read(path).split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# --- host ------------------------------------------------------------------------------------
+
+
+def host_facts(probe: Probe) -> Dict[str, Any]:
+    plat = sys.platform
+    uname = probe.run("host.uname", platform.uname)
+    release = uname.release if uname else None
+    facts = {
+        "platform": plat,
+        "os_name": uname.system if uname else None,
+        "os_release": release,
+        "machine": uname.machine if uname else None,
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": probe.run("host.usable_cpus", _usable_cpus),
+        "cpu_quota": probe.run("host.cpu_quota", _cpu_quota) if plat.startswith("linux") else None,
+        "container": probe.run("host.container", _container) if plat.startswith("linux") else None,
+        "virtualization": probe.run("host.virtualization", _virtualization),
+        "wsl": bool(release and "microsoft" in release.lower()),
+    }
+    return facts
+
+
+def _usable_cpus() -> Optional[int]:
+    if hasattr(os, "process_cpu_count"):  # 3.13+
+        count: Optional[int] = os.process_cpu_count()
+        return count
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()
+
+
+def _cpu_quota() -> Optional[float]:
+    try:
+        text_quota, text_period = _read("/sys/fs/cgroup/cpu.max").split()[:2]  # cgroup v2
+        return None if text_quota == "max" else round(int(text_quota) / int(text_period), 2)
+    except OSError:
+        pass
+    quota = _read_int("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")  # cgroup v1
+    period = _read_int("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+    if quota is None or period is None or quota <= 0:
+        return None
+    return round(quota / period, 2)
+
+
+def _container() -> Optional[str]:
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return "kubernetes"
+    if os.path.exists("/.dockerenv"):
+        return "docker"
+    if os.path.exists("/run/.containerenv"):
+        return "podman"
+    try:
+        env = _read("/proc/1/environ") if os.access("/proc/1/environ", os.R_OK) else ""
+    except OSError:
+        env = ""
+    if "container=" in env:
+        return env.split("container=", 1)[1].split("\0", 1)[0] or "container"
+    try:
+        cgroup = _read("/proc/self/cgroup")
+    except OSError:
+        return None
+    for word in ("kubepods", "docker", "containerd", "libpod", "lxc"):
+        if word in cgroup:
+            return {"kubepods": "kubernetes", "libpod": "podman"}.get(word, word)
+    return None
+
+
+def _virtualization() -> Optional[str]:
+    if sys.platform.startswith("linux"):
+        for path in ("/sys/hypervisor/type", "/sys/class/dmi/id/sys_vendor"):
+            try:
+                text = _read(path)
+            except OSError:
+                continue
+            low = text.lower()
+            for key, name in (
+                ("kvm", "kvm"),
+                ("qemu", "qemu"),
+                ("vmware", "vmware"),
+                ("microsoft", "microsoft"),
+                ("xen", "xen"),
+                ("amazon", "kvm"),
+                ("google", "kvm"),
+                ("virtualbox", "virtualbox"),
+                ("innotek", "virtualbox"),
+            ):
+                if key in low:
+                    return name
+        try:
+            with open("/proc/cpuinfo") as fh:
+                for line in fh:
+                    if line.startswith("flags"):
+                        return "unknown hypervisor" if " hypervisor" in line else None
+        except OSError:
+            return None
+    return None
+
+
+# --- interpreter -----------------------------------------------------------------------------
+
+
+def interpreter_facts(probe: Probe) -> Dict[str, Any]:
+    import sysconfig
+
+    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    gil = sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True
+    vi = sys.version_info
+    release = "%d.%d.%d" % vi[:3]
+    if vi.releaselevel != "final":
+        release += {"alpha": "a", "beta": "b", "candidate": "rc"}[vi.releaselevel] + str(vi.serial)
+    return {
+        "implementation": sys.implementation.name,
+        "version": [vi[0], vi[1], vi[2]],
+        "release": release,
+        "executable": sys.executable or None,
+        "free_threaded": free_threaded,
+        "gil_enabled": gil,
+    }
+
+
+# --- selectors -------------------------------------------------------------------------------
+
+
+def selector_facts(probe: Probe) -> Tuple[List[Dict[str, Any]], str]:
+    import select
+    import selectors
+
+    result = []
+    for name in SELECTORS:
+        cls = getattr(selectors, SELECTOR_CLASSES[name], None)
+        if not hasattr(select, name) or cls is None:
+            home = SELECTOR_HOMES.get(name)
+            reason = "select.%s is absent on %s" % (name, sys.platform)
+            if home:
+                reason += " (%s)" % home
+            result.append({"name": name, "available": False, "reason": reason})
+            continue
+        try:
+            sel = cls()  # constructing is the test: a kernel or sandbox may refuse it
+            sel.close()
+        except Exception as exc:
+            result.append(
+                {"name": name, "available": False, "reason": "construction failed: " + _error(exc)}
+            )
+            continue
+        result.append({"name": name, "available": True, "reason": None})
+    default = selectors.DefaultSelector.__name__
+    names = {v: k for k, v in SELECTOR_CLASSES.items()}
+    return result, names.get(default, default)
+
+
+def asyncio_facts(probe: Probe) -> Dict[str, Any]:
+    import asyncio
+
+    vi = sys.version_info[:2]
+    # new_event_loop() never warns, unlike get_event_loop() with no loop set.
+    loop = asyncio.new_event_loop()
+    try:
+        selector = getattr(loop, "_selector", None)
+        default_selector = type(selector).__name__ if selector is not None else None
+        default_loop = type(loop).__name__
+    finally:
+        loop.close()
+    if vi >= (3, 14):
+        get_loop = "raises"
+    elif vi >= (3, 12):
+        get_loop = "warns"
+    elif (3, 10, 0) <= sys.version_info[:3] <= (3, 10, 8) or sys.version_info[:3] in (
+        (3, 11, 0),
+        (3, 11, 1),
+    ):
+        get_loop = "warns"  # 3.10.0-3.10.8 and 3.11.0-3.11.1 warned with no running loop
+    else:
+        get_loop = "ok"
+    return {
+        "default_loop": default_loop,
+        "default_selector": default_selector,
+        "policies_deprecated": vi >= (3, 14),
+        "get_event_loop_without_loop": get_loop,
+        "has_runner": hasattr(asyncio, "Runner"),
+        "run_loop_factory": vi >= (3, 12),
+        "has_eventloop_alias": hasattr(asyncio, "EventLoop"),
+    }
+
+
+# --- alternative loops -----------------------------------------------------------------------
+
+
+def _dist_version(name: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _version_tuple(text: str) -> Tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        parts.append(int(digits or 0))
+    while len(parts) < 3:
+        parts.append(0)
+    return tuple(parts)
+
+
+def loop_support(
+    name: str, version: Optional[str], plat: str, py: Tuple[int, int]
+) -> Tuple[bool, Optional[str]]:
+    """Does this version of a loop support this platform and Python? (supported, note)"""
+    v = _version_tuple(version) if version else None
+    if name == "uvloop":
+        if plat == "win32":
+            return False, "uvloop does not support Windows"
+        if py >= (3, 14) and v is not None and v < (0, 22, 0):
+            return False, "uvloop %s predates Python 3.14 support (0.22+ needed)" % version
+        if py >= (3, 13) and v is not None and v < (0, 21, 0):
+            return False, "uvloop %s predates Python 3.13 support (0.21+ needed)" % version
+        if v is not None and v < (0, 18, 0):
+            return False, "uvloop %s lacks uvloop.run() (0.18+ needed)" % version
+        return True, None
+    if name == "winloop":
+        if plat != "win32":
+            return False, "winloop supports Windows only"
+        if py < (3, 9):
+            return False, "winloop needs Python 3.9+"
+        return True, None
+    if name == "rloop":
+        if plat == "win32":
+            return False, "rloop supports Unix only"
+        if py < (3, 10):
+            return False, "rloop needs Python 3.10+"
+        return True, "alpha: no SSL, no Unix sockets; used only on request"
+    return False, "unknown loop"
+
+
+def loop_facts(probe: Probe) -> List[Dict[str, Any]]:
+    import importlib
+
+    py = sys.version_info[:2]
+    result = []
+    for name in ("uvloop", "winloop", "rloop"):
+        version = probe.run("loops.%s.version" % name, functools.partial(_dist_version, name))
+        entry = {"name": name, "installed": version, "importable": None, "import_error": None}
+        if version is not None:
+            try:
+                importlib.import_module(name)
+                entry["importable"] = True
+            except BaseException as exc:  # a broken build may raise anything, even SystemExit
+                entry["importable"] = False
+                entry["import_error"] = _error(exc)
+        supported, note = loop_support(name, version, sys.platform, py)
+        entry["supported"] = bool(supported)
+        if supported and version is None:
+            note = "not installed"
+        elif supported and not entry["importable"]:
+            note = "installed but does not import"
+        entry["support_note"] = note
+        result.append(entry)
+    return result
+
+
+# --- select() ceiling ------------------------------------------------------------------------
+
+
+def select_ceiling(probe: Probe, soft: Optional[int]) -> Dict[str, Any]:
+    import select
+
+    if sys.platform == "win32":
+        return _windows_select_ceiling()
+    if not hasattr(select, "select"):
+        return {"limit": None, "verified": False, "detail": "select() is absent"}
+    if soft is not None and soft != -1 and soft <= 1024:
+        return {
+            "limit": 1024,
+            "verified": False,
+            "detail": "FD_SETSIZE 1024 assumed: the soft descriptor limit (%d) keeps descriptor "
+            "1024 out of reach, so it cannot be tried" % soft,
+        }
+    import fcntl
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    high = None
+    try:
+        high = fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, 1024)  # lowest free descriptor >= 1024
+        try:
+            select.select([high], [], [], 0)
+        except ValueError as exc:
+            return {
+                "limit": 1024,
+                "verified": True,
+                "detail": "select() on descriptor %d raised ValueError: %s" % (high, exc),
+            }
+        return {
+            "limit": None,
+            "verified": True,
+            "detail": "select() accepted descriptor %d: no 1024 ceiling here" % high,
+        }
+    finally:
+        if high is not None:
+            os.close(high)
+        sock.close()
+
+
+def _windows_select_ceiling() -> Dict[str, Any]:
+    import select
+
+    socks = []
+    try:
+        for _ in range(513):
+            socks.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        try:
+            select.select(socks, [], [], 0)
+        except ValueError as exc:
+            return {
+                "limit": 512,
+                "verified": True,
+                "detail": "select() on 513 sockets raised ValueError: %s" % exc,
+            }
+        return {"limit": None, "verified": True, "detail": "select() accepted 513 sockets"}
+    finally:
+        for s in socks:
+            s.close()
+
+
+# --- descriptor and kernel limits ------------------------------------------------------------
+
+
+def limit_facts(probe: Probe) -> Dict[str, Any]:
+    facts = {
+        "nofile_soft": None,
+        "nofile_hard": None,
+        "open_fds": None,
+        "nr_open": None,
+        "file_max": None,
+        "maxfilesperproc": None,
+        "note": None,
+    }
+    if sys.platform == "win32":
+        facts["note"] = (
+            "Windows has no per-process descriptor limit like RLIMIT_NOFILE; "
+            "select() stops at 512 sockets"
+        )
+        return facts
+    import resource
+
+    def rlimit() -> Tuple[int, int]:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        inf = resource.RLIM_INFINITY
+        return (-1 if soft == inf else soft), (-1 if hard == inf else hard)
+
+    limits = probe.run("limits.rlimit_nofile", rlimit, (None, None))
+    facts["nofile_soft"], facts["nofile_hard"] = limits
+    facts["open_fds"] = probe.run("limits.open_fds", _open_fds)
+    if sys.platform.startswith("linux"):
+        facts["nr_open"] = probe.run("limits.nr_open", lambda: int(_read("/proc/sys/fs/nr_open")))
+        facts["file_max"] = probe.run(
+            "limits.file_max", lambda: int(_read("/proc/sys/fs/file-max"))
+        )
+    elif sys.platform == "darwin":
+        facts["maxfilesperproc"] = probe.run("limits.maxfilesperproc", _maxfilesperproc)
+    return facts
+
+
+def _open_fds() -> Optional[int]:
+    for path in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(path):
+            return len(os.listdir(path)) - 1  # listdir holds one descriptor of its own
+    return None
+
+
+def _maxfilesperproc() -> int:
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    value = ctypes.c_int(0)
+    size = ctypes.c_size_t(ctypes.sizeof(value))
+    if libc.sysctlbyname(b"kern.maxfilesperproc", ctypes.byref(value), ctypes.byref(size), None, 0):
+        raise OSError(ctypes.get_errno(), "sysctlbyname(kern.maxfilesperproc) failed")
+    return value.value
+
+
+def kernel_facts(probe: Probe) -> Optional[Dict[str, Any]]:
+    if not sys.platform.startswith("linux"):
+        return None
+    base = "/proc/sys/net/"
+    return {
+        "somaxconn": probe.run("kernel.somaxconn", lambda: int(_read(base + "core/somaxconn"))),
+        "ip_local_port_range": probe.run(
+            "kernel.ip_local_port_range",
+            lambda: [int(x) for x in _read(base + "ipv4/ip_local_port_range").split()[:2]],
+        ),
+        "tcp_max_syn_backlog": probe.run(
+            "kernel.tcp_max_syn_backlog", lambda: int(_read(base + "ipv4/tcp_max_syn_backlog"))
+        ),
+    }
+
+
+def library_facts(probe: Probe) -> List[Dict[str, str]]:
+    found = []
+    for name in LIBRARIES:
+        version = probe.run("libraries.%s" % name, functools.partial(_dist_version, name))
+        if version is not None:
+            found.append({"name": name, "version": version})
+    return found
+
+
+# --- all together ----------------------------------------------------------------------------
+
+
+def gather() -> Dict[str, Any]:
+    """Every fact, as the JSON-ready dict of the facts model."""
+    start = time.perf_counter()
+    probe = Probe()
+    selectors_found, default = probe.run("selectors", lambda: selector_facts(probe), ([], None))
+    limits = limit_facts(probe)
+    facts = {
+        "kind": "iodetect.facts",
+        "schema_version": SCHEMA_VERSION,
+        "host": host_facts(probe),
+        "interpreter": interpreter_facts(probe),
+        "selectors": selectors_found,
+        "default_selector": default,
+        "asyncio": probe.run("asyncio", lambda: asyncio_facts(probe)),
+        "loops": probe.run("loops", lambda: loop_facts(probe), []),
+        "select_ceiling": probe.run(
+            "select_ceiling", lambda: select_ceiling(probe, limits["nofile_soft"])
+        ),
+        "limits": limits,
+        "kernel": probe.run("kernel", lambda: kernel_facts(probe)),
+        "libraries": probe.run("libraries", lambda: library_facts(probe), []),
+    }
+    facts["errors"] = probe.errors
+    facts["origin"] = "probe"
+    facts["probe_seconds"] = round(time.perf_counter() - start, 4)
+    return facts
+
+
+def main(params: Any = None) -> None:
+    facts = gather()
+    sys.stdout.write(MARKER + json.dumps(facts) + "\n")
+    sys.stdout.flush()
