@@ -14,6 +14,7 @@ FACTS_KIND = "iodetect.facts"
 
 SELECTOR_NAMES = ("select", "poll", "epoll", "devpoll", "kqueue")
 LOOP_NAMES = ("uvloop", "winloop", "rloop")
+ORIGINS = ("probe", "documented")
 
 
 class FactsError(ValueError):
@@ -178,7 +179,33 @@ def from_dict(data: Any) -> Facts:
             f"unsupported facts schema_version {version!r} (this iodetect reads {SCHEMA_VERSION})"
         )
     body = {k: v for k, v in data.items() if k not in ("kind", "schema_version")}
-    return _build(Facts, body, "facts")
+    facts = _build(Facts, body, "facts")
+    _check_names(facts)
+    return facts
+
+
+def _check_names(facts: Facts) -> None:
+    """Values with a closed set of names, which the recommender relies on."""
+    checks: list[tuple[str, object, tuple[object, ...]]] = [
+        ("facts.origin", facts.origin, ORIGINS),
+        ("facts.default_selector", facts.default_selector, (*SELECTOR_NAMES, None)),
+    ]
+    checks += [
+        (f"facts.selectors[{i}].name", s.name, SELECTOR_NAMES)
+        for i, s in enumerate(facts.selectors)
+    ]
+    checks += [(f"facts.loops[{i}].name", lp.name, LOOP_NAMES) for i, lp in enumerate(facts.loops)]
+    if facts.asyncio is not None:
+        checks.append(
+            (
+                "facts.asyncio.get_event_loop_without_loop",
+                facts.asyncio.get_event_loop_without_loop,
+                ("ok", "warns", "raises"),
+            )
+        )
+    for path, value, allowed in checks:
+        if value not in allowed:
+            raise FactsError(f"{path}: {value!r} is not one of {', '.join(map(str, allowed))}")
 
 
 def from_json(text: str) -> Facts:
