@@ -1,0 +1,24 @@
+"""Test helpers: the facts files of documented hosts, and running the CLI as a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HOSTS = Path(__file__).parent / "hosts"
+HOST_NAMES = ("linux", "darwin", "win32", "freebsd", "sunos")
+
+
+def run_cli(
+    *args: str, input: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m iodetect ARGS` in a child process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "iodetect", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
