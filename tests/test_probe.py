@@ -16,9 +16,10 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from support import run_cli
 
 from iodetect import model, target
+
+from support import run_cli
 
 
 @pytest.fixture(scope="module")

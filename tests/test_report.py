@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from interpreters import VERSIONS, find
-from support import run_cli
 
 from iodetect import model
+
+from interpreters import VERSIONS, find
+from support import run_cli
 
 
 def test_report_renders_each_fixture_host(host_file: Path) -> None:
