@@ -29,7 +29,7 @@ SELECTOR_CLASSES = {
 # Where each mechanism exists, to say why one is absent (the select module only has what the
 # platform provides).
 SELECTOR_HOMES = {
-    "poll": "Unix systems (not Windows)",
+    "poll": "Unix only",
     "epoll": "Linux only",
     "devpoll": "Solaris and illumos only",
     "kqueue": "macOS and the BSDs only",
