@@ -30,6 +30,14 @@ def report(
     ),
 ) -> None:
     """Show what I/O machinery this interpreter on this host has, and what it recommends."""
+    if json_out and facts_file is None and python is None:
+        # This interpreter's probe already speaks the schema: no model round trip needed.
+        import json
+
+        from iodetect.target import probe as local_probe
+
+        typer.echo(json.dumps(local_probe.gather(), indent=2))
+        return
     from iodetect import model, probe, transport
 
     try:

@@ -7,7 +7,6 @@ banners or stray prints from the target (an ssh motd, a sitecustomize) cannot co
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
 
 MARKER = "@@iodetect@@ "
@@ -15,6 +14,8 @@ MARKER = "@@iodetect@@ "
 
 def source(name: str) -> str:
     """The text of a target-side script shipped in this package (probe, selftest, bench)."""
+    from importlib import resources  # only when a script is sent: keeps `report` start-up short
+
     return resources.files(__name__).joinpath(f"{name}.py").read_text(encoding="utf-8")
 
 
