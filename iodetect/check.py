@@ -333,7 +333,10 @@ def _recommend(steps: _Steps, facts: Facts) -> tuple[Plan, Expectation] | None:
         plan = recommend.recommend(facts, needs)
     except recommend.NeedsError as exc:
         raise UsageError(str(exc)) from None
+    hard_found = any(f.code == "nofile.hard" for f in steps.findings)
     for conflict in plan.conflicts:
+        if hard_found and "the hard limit" in conflict.message:
+            continue  # already a finding of the limits step, with the fuller remedy
         steps.add(
             "recommend",
             "fail",
@@ -448,10 +451,18 @@ def _setup(steps: _Steps, plan: Plan, facts: Facts) -> str | None:
             return None
         steps.add("setup", "ok", f"testing the application's {opts.setup_name}", code="setup")
         return opts.setup_source
-    import importlib
+    from iodetect import snippet
 
-    snippet = importlib.import_module("iodetect.snippet")
-    source: str = snippet.render(plan, facts)
+    if plan.conflicts:
+        steps.add(
+            "setup",
+            "fail",
+            "no setup generated: the plan has conflicts (above); nothing to self-test",
+            "resolve the conflicts, or test the application's own module with --snippet FILE",
+            "setup.conflict",
+        )
+        return None
+    source = snippet.render(plan, facts)
     steps.add("setup", "ok", "testing the generated loop_setup.py", code="setup")
     return source
 

@@ -121,6 +121,9 @@ def check(
         result = core.run_check(options, progress=progress)
     except core.UsageError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:  # the target's process group is already killed by the transport
+        note("iodetect: check interrupted; the self-test was stopped")
+        raise typer.Exit(130) from None
     if json_out:
         import json
 
