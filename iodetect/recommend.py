@@ -594,7 +594,8 @@ def recommend(
             )
         elif needs.connections is None:
             b.warn(
-                f"select() watches at most {ceiling} {what} here; pass --connections to "
+                ("the Windows SelectorEventLoop" if windows else "select()")
+                + f" watches at most {ceiling} {what}; pass --connections to "
                 "check the load against it",
                 src,
             )

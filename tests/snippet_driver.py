@@ -9,7 +9,6 @@ import importlib.abc
 import importlib.util
 import json
 import sys
-import types
 
 MARKER = "@@iodetect@@ "
 

@@ -1,9 +1,185 @@
-"""`iodetect snippet`."""
+"""`iodetect snippet`: write the loop_setup.py module the recommendation calls for."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from iodetect.commands._common import EXIT_FAILED, fail, note
+
+
+def snippet(
+    facts_file: Optional[Path] = typer.Option(
+        None, "--facts", metavar="FILE", help="Write code for the host of a saved report."
+    ),
+    platform: Optional[str] = typer.Option(
+        None,
+        "--platform",
+        metavar="NAME",
+        help="Write code for another platform from its documented defaults: "
+        "linux, darwin, win32, freebsd or sunos.",
+    ),
+    python: Optional[str] = typer.Option(
+        None,
+        "--python",
+        metavar="CMD",
+        help="Probe another interpreter first (e.g. 'docker exec -i app python3').",
+    ),
+    target_python: Optional[str] = typer.Option(
+        None,
+        "--target-python",
+        metavar="3.X[+]",
+        help="CPython version the code is for: 3.12 for one version, 3.9+ for one module that "
+        "is correct on every version from 3.9. Default: the facts' version (3.8+ with --platform).",
+    ),
+    needs: Optional[str] = typer.Option(
+        None,
+        "--needs",
+        metavar="LIST",
+        help="What the application needs, comma-separated: add_reader, subprocess, signals, "
+        "unix_sockets, pty.",
+    ),
+    connections: Optional[int] = typer.Option(
+        None, "--connections", metavar="N", help="Concurrent connections the service must hold."
+    ),
+    loop: str = typer.Option(
+        "auto",
+        "--loop",
+        metavar="NAME",
+        help="auto, asyncio, selector, proactor, uvloop, winloop or rloop. "
+        "auto picks only stable loops.",
+    ),
+    selector: Optional[str] = typer.Option(
+        None,
+        "--selector",
+        metavar="NAME",
+        help="Selector for the selector loop: epoll, kqueue, devpoll, poll or select.",
+    ),
+    fallback: bool = typer.Option(
+        False,
+        "--fallback",
+        help="If the chosen loop is missing at run time, warn and use the standard loop "
+        "instead of failing.",
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", metavar="FILE", help="Write the module here instead of stdout."
+    ),
+    timeout: float = typer.Option(
+        30.0, "--timeout", min=0.1, help="Deadline in seconds for the --python probe."
+    ),
+) -> None:
+    """Write setup code for the recommended event loop: iodetect snippet > loop_setup.py
+
+    Only code goes to stdout; the choice, its warnings and errors go to stderr. Exit 1 when the
+    needs conflict with the host (the message names the conflict and a remedy).
+    """
+    from iodetect import model, transport
+    from iodetect import recommend as rec
+
+    sources = [s for s in (facts_file, platform, python) if s is not None]
+    if len(sources) > 1:
+        fail("use only one of --facts, --platform and --python")
+    try:
+        wanted = rec.Needs(
+            needs=rec.parse_needs(needs),
+            connections=connections,
+            loop=loop,
+            selector=selector,
+        )
+        target = rec.parse_python(target_python) if target_python is not None else None
+    except rec.NeedsError as exc:
+        fail(str(exc))
+
+    if platform is not None:
+        from iodetect.platforms import PLATFORMS, documented_facts
+
+        if platform not in PLATFORMS:
+            fail(f"unknown platform {platform!r} (choose from {', '.join(PLATFORMS)})")
+        if target is None:
+            target = rec.PythonRange(rec.OLDEST, None)
+        facts = documented_facts(platform, target.low)
+    else:
+        from iodetect import probe
+
+        try:
+            facts = probe.get_facts(
+                str(facts_file) if facts_file is not None else None, python, timeout
+            )
+        except (model.FactsError, transport.TargetError) as exc:
+            fail(str(exc))
+        if facts.py < rec.OLDEST and target is None:
+            fail(
+                f"the facts are from Python {facts.py[0]}.{facts.py[1]}; generated code needs "
+                "3.8+ (pass --target-python)"
+            )
+
+    try:
+        plan = rec.recommend(facts, wanted, python=target)
+    except rec.NeedsError as exc:
+        fail(str(exc))
+
+    if target is not None and facts.origin != "documented" and facts.py not in target.versions():
+        note(
+            f"iodetect: note: the facts are from Python {facts.py[0]}.{facts.py[1]}, the code "
+            f"targets {target}: installed loops were seen on {facts.py[0]}.{facts.py[1]} only"
+        )
+    for warning in plan.warnings:
+        note(f"iodetect: warning: {warning.text}")
+    if plan.conflicts:
+        fail(
+            " | ".join(f"conflict: {c.message}; remedy: {c.remedy}" for c in plan.conflicts),
+            EXIT_FAILED,
+        )
+
+    from iodetect import snippet as render
+
+    command = "iodetect snippet" + _args(
+        platform, target_python, needs, connections, loop, selector, fallback
+    )
+    text = render.render(plan, facts, fallback=fallback, command=command + " > loop_setup.py")
+    chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
+    note(f"iodetect: {chosen} for CPython {plan.python} ({plan.reasons[0].text})")
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    note(f"iodetect: wrote {output}")
+
+
+def _args(
+    platform: str | None,
+    target_python: str | None,
+    needs: str | None,
+    connections: int | None,
+    loop: str,
+    selector: str | None,
+    fallback: bool,
+) -> str:
+    """The options that shaped the module, for its header (values are checked by then)."""
+    parts = []
+    if platform:
+        parts.append(f"--platform {platform}")
+    if target_python:
+        parts.append(f"--target-python {target_python.strip()}")
+    if needs:
+        parts.append("--needs " + ",".join(sorted(n.strip() for n in needs.split(",") if n)))
+    if connections is not None:
+        parts.append(f"--connections {connections}")
+    if loop != "auto":
+        parts.append(f"--loop {loop}")
+    if selector:
+        parts.append(f"--selector {selector}")
+    if fallback:
+        parts.append("--fallback")
+    return "".join(" " + p for p in parts)
 
 
 def register(app: typer.Typer) -> None:
-    """Not yet registered: this command is being built."""
+    app.command("snippet")(snippet)
