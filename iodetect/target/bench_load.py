@@ -1,0 +1,464 @@
+"""Bench load generator: drives one echo server cell and verifies every byte; or records the host.
+
+Standard library only, CPython 3.8+, no asyncio: a plain selectors loop keeps its own cost per
+request low and visible. It runs on the target next to the server (loopback only), so the same
+`--python` command serves both. Its own CPU time is returned so that a cell where the load
+generator, not the server, was the limit can be flagged.
+
+Method per cell: one throwaway connection opened, echoed and closed (a fresh server is slower
+until its first connection closes), then the idle connections, then warm-up, then the measured
+window between two "mark" calls on the server's control port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import selectors
+import socket
+import sys
+import time
+
+MARKER = "@@iodetect@@ "
+IDLE_BATCH = 256
+
+
+def say(doc):
+    sys.stdout.write(MARKER + json.dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
+class Failure(Exception):
+    """The cell cannot go on: the server hung, closed a connection or echoed wrong bytes."""
+
+
+def raise_nofile(need):
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(hard, need)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(target, soft), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def connect(host, port, timeout):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def echo_once(sock, payload, timeout):
+    """Blocking round trip with a deadline; the echo must be exactly the payload."""
+    sock.settimeout(timeout)
+    sock.sendall(payload)
+    got = b""
+    while len(got) < len(payload):
+        try:
+            chunk = sock.recv(len(payload) - len(got))
+        except socket.timeout:
+            raise Failure("server stopped answering (no echo within %gs)" % timeout) from None
+        if not chunk:
+            raise Failure("server closed the connection")
+        got += chunk
+    if got != payload:
+        raise Failure("echo mismatch: wrong bytes came back")
+
+
+class Control:
+    """The server's control port: "mark" gives the server's CPU time at that instant."""
+
+    def __init__(self, host, port, timeout):
+        self.sock = connect(host, port, timeout)
+        self.reader = self.sock.makefile("rb")
+        self.timeout = timeout
+
+    def mark(self):
+        try:
+            self.sock.sendall(b"mark\n")
+            line = self.reader.readline()
+        except socket.timeout:
+            raise Failure("server stopped answering its control port") from None
+        except OSError as exc:
+            raise Failure("server control connection lost: %s" % exc) from None
+        if not line:
+            raise Failure("server closed its control connection (crashed?)")
+        return json.loads(line.decode("ascii"))
+
+    def close(self):
+        self.reader.close()
+        self.sock.close()
+
+
+class Driver:
+    """Keeps one request outstanding on each active connection and verifies each echo."""
+
+    def __init__(self, socks, messages, stall):
+        self.sel = selectors.DefaultSelector()
+        self.socks = socks
+        self.messages = messages
+        self.stall = stall
+        n = len(socks)
+        self.index = [i % len(messages) for i in range(n)]
+        self.parts = [[] for _ in range(n)]
+        self.got = [0] * n
+        self.out = [None] * n
+        self.started = [0.0] * n
+        self.done = 0
+        self.bytes = 0
+        self.recording = False
+        self.latencies = []
+        for i, s in enumerate(socks):
+            s.setblocking(False)
+            self.sel.register(s, selectors.EVENT_READ, i)
+        for i in range(n):
+            self.send_next(i)
+
+    def send_next(self, i):
+        msg = self.messages[self.index[i]]
+        self.started[i] = time.perf_counter()
+        sock = self.socks[i]
+        try:
+            sent = sock.send(msg)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            raise Failure("send failed: %s" % exc) from None
+        if sent < len(msg):
+            self.out[i] = memoryview(msg)[sent:]
+            self.sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, i)
+
+    def run(self, until):
+        sel_select = self.sel.select
+        perf = time.perf_counter
+        last = perf()
+        while True:
+            now = perf()
+            if now >= until:
+                return
+            events = sel_select(min(self.stall, until - now))
+            if not events:
+                if perf() - last >= self.stall:
+                    raise Failure("server stopped answering (no echo within %gs)" % self.stall)
+                continue
+            last = perf()
+            for key, mask in events:
+                i = key.data
+                sock = key.fileobj
+                if mask & selectors.EVENT_WRITE and self.out[i] is not None:
+                    rest = self.out[i]
+                    try:
+                        sent = sock.send(rest)
+                    except (BlockingIOError, InterruptedError):
+                        sent = 0
+                    except OSError as exc:
+                        raise Failure("send failed: %s" % exc) from None
+                    if sent < len(rest):
+                        self.out[i] = rest[sent:]
+                    else:
+                        self.out[i] = None
+                        self.sel.modify(sock, selectors.EVENT_READ, i)
+                if mask & selectors.EVENT_READ:
+                    try:
+                        data = sock.recv(262144)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError as exc:
+                        raise Failure("connection lost: %s" % exc) from None
+                    if not data:
+                        raise Failure("server closed the connection")
+                    msg = self.messages[self.index[i]]
+                    got = self.got[i] + len(data)
+                    if got < len(msg):
+                        self.parts[i].append(data)
+                        self.got[i] = got
+                        continue
+                    if got > len(msg):
+                        raise Failure("echo mismatch: more bytes came back than were sent")
+                    if self.parts[i]:
+                        self.parts[i].append(data)
+                        data = b"".join(self.parts[i])
+                        self.parts[i] = []
+                    self.got[i] = 0
+                    if data != msg:
+                        raise Failure("echo mismatch: wrong bytes came back")
+                    if self.recording:
+                        self.done += 1
+                        self.bytes += got
+                        self.latencies.append(perf() - self.started[i])
+                    self.index[i] = (self.index[i] + 1) % len(self.messages)
+                    self.send_next(i)
+
+    def close(self):
+        self.sel.close()
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return None
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def open_idle(host, port, count, timeout, keep):
+    """Open `count` idle connections, each proven accepted by a one-byte echo, in batches."""
+    sel = selectors.DefaultSelector()
+    try:
+        while len(keep) < count:
+            batch = []
+            for _ in range(min(IDLE_BATCH, count - len(keep))):
+                s = connect(host, port, timeout)
+                keep.append(s)
+                batch.append(s)
+            for s in batch:
+                s.sendall(b"i")
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ)
+            waiting = len(batch)
+            end = time.monotonic() + timeout
+            while waiting:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise Failure("server did not answer %d idle connections in time" % waiting)
+                for key, _ in sel.select(left):
+                    data = key.fileobj.recv(16)
+                    if data != b"i":
+                        raise Failure("idle connection: bad or no echo")
+                    sel.unregister(key.fileobj)
+                    waiting -= 1
+    finally:
+        sel.close()
+
+
+def load(params):
+    host = params.get("host", "127.0.0.1")
+    port = int(params["port"])
+    conns = int(params.get("conns", 1))
+    idle = int(params.get("idle", 0))
+    sizes = [int(s) for s in params.get("sizes", [100])]
+    warmup = float(params.get("warmup", 0.2))
+    duration = float(params.get("duration", 0.5))
+    stall = float(params.get("stall", 3.0))
+    limits = raise_nofile(idle + conns + 64)
+    if limits is not None and limits[0] != -1 and limits[0] < idle + conns + 32:
+        return {"error": "descriptor limit %d is too low for %d connections" % (limits[0], idle)}
+    messages = []
+    for size in sizes:
+        for _ in range(4):
+            messages.append(os.urandom(size))
+    socks = []
+    ctl = None
+    driver = None
+    phase = "connect"
+    try:
+        ctl = Control(host, int(params["control"]), stall)
+        phase = "throwaway connection"
+        first = connect(host, port, stall)
+        try:
+            echo_once(first, messages[0], stall)
+        finally:
+            first.close()
+        time.sleep(0.02)
+        phase = "idle connections"
+        open_idle(host, port, idle, max(stall, 10.0), socks)
+        phase = "warm-up"
+        active = [connect(host, port, stall) for _ in range(conns)]
+        socks.extend(active)
+        driver = Driver(active, messages, stall)
+        driver.run(time.perf_counter() + warmup)
+        phase = "measurement"
+        driver.recording = True
+        before = ctl.mark()
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        driver.run(t0 + duration)
+        t1 = time.perf_counter()
+        c1 = time.process_time()
+        after = ctl.mark()
+    except Failure as exc:
+        return {"error": str(exc), "phase": phase}
+    except socket.timeout:
+        return {"error": "server stopped answering (timed out)", "phase": phase}
+    except OSError as exc:
+        return {"error": "%s: %s" % (type(exc).__name__, exc.strerror or exc), "phase": phase}
+    finally:
+        if driver is not None:
+            driver.close()
+        for s in socks:
+            s.close()
+        if ctl is not None:
+            ctl.close()
+    lat = sorted(driver.latencies)
+    user = after["user"] - before["user"]
+    system = after["system"] - before["system"]
+    return {
+        "requests": driver.done,
+        "bytes": driver.bytes,
+        "wall": t1 - t0,
+        "server_wall": after["t"] - before["t"],
+        "server_user": user,
+        "server_system": system,
+        "server_threads": after.get("threads"),
+        "load_cpu": c1 - c0,
+        "p50": percentile(lat, 0.50),
+        "p99": percentile(lat, 0.99),
+    }
+
+
+# --- environment ---------------------------------------------------------------------------------
+
+
+def read(path, limit=65536):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def virtualization():
+    """A hypervisor hint from DMI or the cpuinfo flags; None on bare metal or when unknown."""
+    vendor = (read("/sys/class/dmi/id/sys_vendor") or "").strip()
+    product = (read("/sys/class/dmi/id/product_name") or "").strip()
+    known = ("KVM", "QEMU", "VMware", "Microsoft", "Xen", "Amazon", "Google", "Firecracker")
+    for word in known:
+        if word.lower() in (vendor + " " + product).lower():
+            return word.lower()
+    cpuinfo = read("/proc/cpuinfo", 1 << 20) or ""
+    if " hypervisor" in cpuinfo:
+        return "hypervisor"
+    return None
+
+
+def container():
+    if os.path.exists("/.dockerenv"):
+        return "docker"
+    if os.path.exists("/run/.containerenv"):
+        return "podman"
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return "kubernetes"
+    cgroup = read("/proc/1/cgroup") or ""
+    for word in ("docker", "kubepods", "lxc", "containerd"):
+        if word in cgroup:
+            return word
+    return None
+
+
+def cpu_model():
+    for line in (read("/proc/cpuinfo", 1 << 20) or "").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
+def cpu_quota():
+    text = read("/sys/fs/cgroup/cpu.max")
+    if text:
+        parts = text.split()
+        if len(parts) == 2 and parts[0] != "max":
+            try:
+                return int(parts[0]) / int(parts[1])
+            except (ValueError, ZeroDivisionError):
+                return None
+    return None
+
+
+def environment(params):
+    names = ("select", "poll", "epoll", "devpoll", "kqueue")
+    classes = (
+        "SelectSelector",
+        "PollSelector",
+        "EpollSelector",
+        "DevpollSelector",
+        "KqueueSelector",
+    )
+    sels = {}
+    for name, cls_name in zip(names, classes):
+        cls = getattr(selectors, cls_name, None)
+        if cls is None:
+            sels[name] = "not in this build of Python on %s" % sys.platform
+            continue
+        try:
+            cls().close()
+            sels[name] = None
+        except OSError as exc:
+            sels[name] = "cannot be created: %s" % (exc.strerror or exc)
+    loops = {}
+    for name in params.get("loops", ["uvloop", "rloop", "winloop"]):
+        entry = {"version": None, "error": None}
+        try:
+            from importlib import metadata
+
+            entry["version"] = metadata.version(name)
+        except Exception:
+            pass
+        try:
+            __import__(name)
+        except ImportError as exc:
+            entry["error"] = "not installed" if entry["version"] is None else str(exc)
+        except Exception as exc:
+            entry["error"] = "%s: %s" % (type(exc).__name__, exc)
+        loops[name] = entry
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = None
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except ImportError:
+        soft = hard = None
+    sel = selectors.DefaultSelector()
+    default = type(sel).__name__
+    sel.close()
+    free = bool(getattr(sys, "_is_gil_enabled", lambda: True)() is False)
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        load = None
+    return {
+        "platform": sys.platform,
+        "kernel": platform.release(),
+        "os": platform.system(),
+        "machine": platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable,
+        "cpu_quota": cpu_quota(),
+        "virtualization": virtualization(),
+        "container": container(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "python_release": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "executable": sys.executable,
+        "free_threaded": free,
+        "default_selector": default,
+        "selectors": sels,
+        "loops": loops,
+        "nofile_soft": None if soft is None or soft < 0 else soft,
+        "nofile_hard": None if hard is None or hard < 0 else hard,
+        "load_before": load,
+    }
+
+
+def main(params):
+    try:
+        if params.get("mode") == "env":
+            say(environment(params))
+        else:
+            say(load(params))
+    except Exception as exc:  # the result must be one JSON line whatever went wrong
+        say({"error": "%s: %s" % (type(exc).__name__, exc), "phase": "load generator"})
