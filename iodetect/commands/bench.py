@@ -1,9 +1,157 @@
-"""`iodetect bench`."""
+"""`iodetect bench`: measure selectors, event loops and API styles on this host."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import typer
+
+from iodetect.commands._common import EXIT_FAILED, fail
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from iodetect.bench import BenchRun
+    from iodetect.bench.runner import Progress, Selection
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(x.strip() for x in value.split(",") if x.strip())
 
 
 def register(app: typer.Typer) -> None:
-    """Not yet registered: this command is being built."""
+    @app.command()
+    def bench(
+        quick: bool = typer.Option(
+            False, "--quick", help="About a minute: fewer workloads, shorter windows."
+        ),
+        loops: str = typer.Option(
+            None,
+            "--loops",
+            help="Comma list from: selectors, asyncio, uvloop, rloop, winloop, threads.",
+        ),
+        selectors: str = typer.Option(
+            None,
+            "--selectors",
+            help="Comma list from: select, poll, epoll, devpoll, kqueue (default: all present).",
+        ),
+        styles: str = typer.Option(
+            None, "--styles", help="Comma list from: protocol, streams, sock."
+        ),
+        workloads: str = typer.Option(
+            None,
+            "--workloads",
+            help="Comma list from: pingpong, concurrent, bulk, idle900, idle10000.",
+        ),
+        duration: float = typer.Option(
+            None, "--duration", help="Measured seconds per cell and round."
+        ),
+        rounds: int = typer.Option(None, "--rounds", help="Rounds; each runs every cell once."),
+        seed: int = typer.Option(None, "--seed", help="Seed of the shuffled order."),
+        python: str = typer.Option(
+            None, "--python", help="Interpreter command for servers and load generator."
+        ),
+        json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+        save: str = typer.Option(None, "--save", help="Also write the JSON results to FILE."),
+        show: str = typer.Option(
+            None, "--show", help="Show a saved run (a --json or --save FILE) instead of running."
+        ),
+    ) -> None:
+        """Measure server CPU per request, req/s and latency of each variant on this host.
+
+        Each cell (variant x workload) runs in a fresh server process with a separate load
+        generator; rounds are shuffled; a winner is declared only beyond the spread.
+        """
+        import dataclasses
+        import sys
+
+        from rich.console import Console
+
+        from iodetect.bench import BenchError, load_results
+        from iodetect.bench.render import render
+        from iodetect.bench.results import to_json
+        from iodetect.bench.runner import QUICK, Selection, run
+
+        if show is not None:
+            try:
+                saved = load_results(show)
+            except BenchError as exc:
+                fail(str(exc))
+            if json_out:
+                typer.echo(to_json(saved))
+            else:
+                render(saved, Console(soft_wrap=False))
+            return
+
+        base = QUICK if quick else Selection()
+        changes: dict[str, object] = {"python": python, "seed": seed}
+        for key, value in (
+            ("loops", _names(loops)),
+            ("selectors", _names(selectors)),
+            ("styles", _names(styles)),
+            ("workloads", _names(workloads)),
+            ("duration", duration),
+            ("rounds", rounds),
+        ):
+            if value is not None:
+                changes[key] = value
+        selection = dataclasses.replace(base, **changes)
+        try:
+            selection.validate()
+        except BenchError as exc:
+            fail(str(exc))
+
+        err = Console(stderr=True)
+        try:
+            result = _run_with_bar(run, selection, err)
+        except BenchError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            fail("interrupted; every server and load generator was stopped", 130)
+        if save is not None:
+            try:
+                with open(save, "w", encoding="utf-8") as fh:
+                    fh.write(to_json(result) + "\n")
+            except OSError as exc:
+                fail(f"cannot write {save}: {exc.strerror or exc}")
+        if json_out:
+            sys.stdout.write(to_json(result) + "\n")
+        else:
+            render(result, Console(soft_wrap=False))
+
+
+def _run_with_bar(
+    run_fn: Callable[[Selection, Progress | None], BenchRun], selection: Selection, err: Console
+) -> BenchRun:
+    """Run with a progress bar on a terminal, or a line per round on a plain stderr."""
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    if not err.is_terminal:
+        last = [""]
+
+        def lines(done: int, total: int, label: str) -> None:
+            head = label.split(":", 1)[0]
+            if head != last[0]:
+                last[0] = head
+                err.print(f"iodetect bench: {head} ({done}/{total} cells)", highlight=False)
+
+        return run_fn(selection, lines)
+
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        return run_fn(selection, progress)

@@ -1,0 +1,311 @@
+"""What a bench run shows, in words, and the evidence the recommender takes from it.
+
+Every comparison goes through the tie rule of `stats.compare`; conclusions about loops and
+styles only use stable cells (spread under 10 %), so a noisy run says less rather than
+something wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iodetect.bench import stats
+from iodetect.bench.results import (
+    LOOPS,
+    STANDARD_LOOP,
+    STYLE_NAMES,
+    STYLES,
+    BenchRun,
+    Variant,
+)
+from iodetect.bench.stats import Summary
+from iodetect.model import SELECTOR_NAMES
+from iodetect.recommend import BenchEvidence
+
+WORKLOAD_WORDS = {
+    "pingpong": "ping-pong",
+    "concurrent": "50 connections",
+    "bulk": "bulk",
+    "idle900": "900 idle",
+    "idle10000": "10000 idle",
+}
+LOOP_WORKLOADS = ("pingpong", "concurrent", "bulk")
+FLAT = 1.25  # idle cost within this factor of the no-idle cost counts as flat
+
+
+def default_selector(run: BenchRun) -> str | None:
+    cls = run.environment.default_selector.lower()
+    return next((n for n in SELECTOR_NAMES if cls == f"{n}selector"), None)
+
+
+def loop_variant(run: BenchRun, loop: str, style: str) -> Variant:
+    if loop == STANDARD_LOOP:
+        return Variant("asyncio", loop=loop, selector=default_selector(run), style=style)
+    return Variant("asyncio", loop=loop, style=style)
+
+
+def figure(run: BenchRun, variant: Variant, workload: str, stable: bool = False) -> Summary | None:
+    """The CPU-per-request summary of a cell, None when not measured (or unstable, if asked)."""
+    cell = run.cell(variant.name, workload)
+    if cell is None or cell.unavailable is not None:
+        return None
+    cpu = cell.cpu
+    if cpu is None or (stable and not cpu.stable):
+        return None
+    return cpu
+
+
+@dataclass(frozen=True)
+class Versus:
+    """A against B over matching cells: median ratio and the tie rule's verdicts."""
+
+    ratio: float | None
+    wins: int
+    ties: int
+    losses: int
+
+    @property
+    def pairs(self) -> int:
+        return self.wins + self.ties + self.losses
+
+    @property
+    def better(self) -> bool:
+        """A wins in most pairs and loses in none."""
+        return self.losses == 0 and self.wins * 2 > self.pairs
+
+    @property
+    def worse(self) -> bool:
+        return self.wins == 0 and self.losses * 2 > self.pairs
+
+
+def versus(run: BenchRun, pairs: list[tuple[Variant, Variant, str]]) -> Versus:
+    ratios: list[float] = []
+    verdicts: list[int] = []
+    for a, b, workload in pairs:
+        fa, fb = figure(run, a, workload, True), figure(run, b, workload, True)
+        if fa is None or fb is None:
+            continue
+        ratios.append(stats.ratio(fa, fb))
+        verdicts.append(stats.compare(fa, fb))
+    return Versus(
+        ratio=stats.median(ratios) if ratios else None,
+        wins=verdicts.count(-1),
+        ties=verdicts.count(0),
+        losses=verdicts.count(1),
+    )
+
+
+def loop_versus(run: BenchRun, loop: str) -> Versus:
+    """`loop` against the standard loop, same API style, same workload."""
+    return versus(
+        run,
+        [
+            (loop_variant(run, loop, style), loop_variant(run, STANDARD_LOOP, style), w)
+            for style in STYLES
+            for w in LOOP_WORKLOADS
+        ],
+    )
+
+
+def style_versus(run: BenchRun, loop: str, style: str, base: str = "streams") -> Versus:
+    return versus(
+        run,
+        [
+            (loop_variant(run, loop, style), loop_variant(run, loop, base), w)
+            for w in LOOP_WORKLOADS
+        ],
+    )
+
+
+def _tally(v: Versus) -> str:
+    return f"wins {v.wins}, ties {v.ties}, loses {v.losses} of {v.pairs} stable comparisons"
+
+
+def evidence(run: BenchRun) -> BenchEvidence:
+    """The measured-fastest stable loop (None: the standard loop, also on a tie) and the style."""
+    found: dict[str, Versus] = {}
+    for loop in LOOPS:
+        if loop == STANDARD_LOOP:
+            continue
+        v = loop_versus(run, loop)
+        if v.pairs:
+            found[loop] = v
+    winners = {k: v for k, v in found.items() if v.better and v.ratio is not None}
+    fastest = min(winners, key=lambda k: winners[k].ratio or 0.0) if winners else None
+    if fastest is not None:
+        v = winners[fastest]
+        summary = (
+            f"{fastest} needs {v.ratio:.2f}x the server CPU per request of the standard loop, "
+            f"same API style ({_tally(v)})"
+        )
+    elif found:
+        parts = [
+            f"{k} {v.ratio:.2f}x ({_tally(v)})" for k, v in found.items() if v.ratio is not None
+        ]
+        summary = "no loop beats the standard loop beyond the spread: " + "; ".join(parts)
+    else:
+        summary = "no stable measurement of an alternative loop against the standard loop"
+    return BenchEvidence(
+        fastest_loop=fastest, summary=summary, style_finding=style_finding(run, fastest)
+    )
+
+
+def style_finding(run: BenchRun, loop: str | None) -> str | None:
+    """How the API styles compare on the chosen loop, when the measurement says something."""
+    name = loop or STANDARD_LOOP
+    words = "the standard loop" if name == STANDARD_LOOP else name
+    parts = []
+    decided = False
+    for style in ("protocol", "sock"):
+        v = style_versus(run, name, style)
+        if v.ratio is None:
+            continue
+        verdict = "less" if v.better else "more" if v.worse else None
+        decided = decided or verdict is not None
+        label = "Protocol (create_server)" if style == "protocol" else "loop.sock_*"
+        parts.append(
+            f"{label} needs {v.ratio:.2f}x the server CPU per request of streams"
+            + ("" if verdict else " (a tie within the spread)")
+        )
+    if not decided:
+        return None
+    return f"on {words}: " + "; ".join(parts)
+
+
+def conclusions(run: BenchRun) -> tuple[str, ...]:
+    """The findings in words, most important first."""
+    out: list[str] = []
+    std_sel = default_selector(run)
+    streams = loop_variant(run, STANDARD_LOOP, "streams")
+
+    # The headline: the cheapest event-loop server against the usual asyncio streams code.
+    for w in LOOP_WORKLOADS:
+        base = figure(run, streams, w)
+        candidates = {
+            v.name: f
+            for v in run.variants()
+            if v.kind == "asyncio" and (f := figure(run, v, w)) is not None
+        }
+        winner, tied = stats.best(candidates)
+        if base is None or not candidates:
+            continue
+        top = winner or tied[0]
+        f = candidates[top]
+        sure = (
+            "beyond the spread" if winner else f"tied within the spread with {', '.join(tied[1:])}"
+        )
+        out.append(
+            f"{WORKLOAD_WORDS[w]}: {top} needs {stats.ratio(f, base):.2f}x the server CPU per "
+            f"request of asyncio streams ({f.median:.1f} vs {base.median:.1f} us; lowest, {sure})"
+        )
+        break
+
+    # Loops against the standard loop.
+    for loop in LOOPS:
+        if loop == STANDARD_LOOP:
+            continue
+        v = loop_versus(run, loop)
+        if v.ratio is None:
+            continue
+        verdict = "less than" if v.better else "more than" if v.worse else "no clear difference to"
+        out.append(
+            f"{loop} needs {v.ratio:.2f}x the server CPU per request of the standard loop with the "
+            f"same API style: {verdict} it ({_tally(v)})"
+        )
+
+    # API styles on each loop.
+    for loop in LOOPS:
+        parts = []
+        for style in ("protocol", "sock"):
+            v = style_versus(run, loop, style)
+            if v.ratio is None:
+                continue
+            mark = "" if (v.better or v.worse) else " (tie)"
+            parts.append(f"{STYLE_NAMES[style]} {v.ratio:.2f}x{mark}")
+        if parts:
+            where = f"asyncio ({std_sel})" if loop == STANDARD_LOOP else loop
+            out.append(f"API styles on {where}, against streams: " + ", ".join(parts))
+
+    # Selectors: what idle connections cost per request.
+    idle = _idle_costs(run)
+    if idle:
+        out.append(idle)
+    big = _big_idle(run)
+    if big:
+        out.append(big)
+
+    # The threads baseline.
+    threads = Variant("threads")
+    for w in ("pingpong",):
+        t = figure(run, threads, w)
+        loops = {
+            v.name: f
+            for v in run.variants()
+            if v.kind == "asyncio" and (f := figure(run, v, w)) is not None
+        }
+        if t is None or not loops:
+            continue
+        best = min(loops, key=lambda k: loops[k].median)
+        verdict = {-1: "less than", 0: "tied with", 1: "more than"}[stats.compare(t, loops[best])]
+        out.append(
+            f"the blocking thread-per-connection baseline needs {t.median:.1f} us per request at "
+            f"ping-pong: {verdict} the best event loop ({best}, {loops[best].median:.1f} us)"
+        )
+
+    # How far to trust it.
+    measured = [c for c in run.cells if c.unavailable is None]
+    unstable = [c for c in measured if c.status == "unstable"]
+    if unstable:
+        out.append(
+            f"{len(unstable)} of {len(measured)} cells are unstable (spread >= 10 %): shown, but "
+            "not used to declare a winner"
+        )
+    sat = [c for c in measured if c.saturated]
+    if sat:
+        names = ", ".join(f"{c.variant.name}/{c.workload}" for c in sat[:6])
+        more = f" and {len(sat) - 6} more" if len(sat) > 6 else ""
+        out.append(
+            f"the load generator was the limit (CPU >= 90 %) in {len(sat)} cells ({names}{more}): "
+            "their req/s understate the server; CPU per request still holds"
+        )
+    failed = [c for c in measured if c.failures]
+    if failed:
+        out.append(f"{len(failed)} cells had failed rounds (see the notes)")
+    return tuple(out)
+
+
+def _idle_costs(run: BenchRun) -> str | None:
+    grows: list[str] = []
+    flat: list[str] = []
+    for v in run.variants():
+        if v.selector is None or v.style not in (None, "protocol"):
+            continue
+        base, loaded = figure(run, v, "pingpong"), figure(run, v, "idle900")
+        if base is None or loaded is None:
+            continue
+        delta = loaded.median - base.median
+        label = v.name.replace(" Protocol", "")
+        if stats.compare(base, loaded) == -1 and loaded.median > FLAT * base.median:
+            grows.append(f"{label} +{delta:.0f} us")
+        else:
+            flat.append(f"{label} {delta:+.1f} us")
+    if not grows and not flat:
+        return None
+    text = "with 900 idle connections, per request: "
+    if grows:
+        text += ", ".join(grows) + " more"
+    if flat:
+        text += ("; " if grows else "") + ", ".join(flat) + " (flat)"
+    return text
+
+
+def _big_idle(run: BenchRun) -> str | None:
+    parts = []
+    for v in run.variants():
+        f = figure(run, v, "idle10000")
+        if f is not None:
+            parts.append((f.median, v.name.replace(" Protocol", "")))
+    if not parts:
+        return None
+    parts.sort()
+    return "with 10000 idle connections: " + ", ".join(f"{n} {m:.0f} us" for m, n in parts)

@@ -1,0 +1,304 @@
+"""Bench results: variants, workloads, samples and a whole run, as frozen versioned data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from iodetect.bench.stats import Summary, saturated, summarize
+from iodetect.model import FactsError, _build, _plain
+
+BENCH_KIND = "iodetect.bench"
+BENCH_SCHEMA_VERSION = 1
+
+STANDARD_LOOP = "asyncio"
+LOOPS = ("asyncio", "uvloop", "rloop", "winloop")
+KINDS = ("selectors", "threads")  # the servers without an event loop, selectable with --loops
+STYLES = ("protocol", "streams", "sock")
+STYLE_NAMES = {"protocol": "Protocol", "streams": "streams", "sock": "sock_*"}
+
+
+class BenchError(ValueError):
+    """A bench results file or selection that cannot be used. One line."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One echo server: a plain selectors loop, an event loop with an API style, or threads."""
+
+    kind: str  # selectors | asyncio | threads
+    loop: str | None = None  # asyncio, uvloop, rloop, winloop (kind asyncio)
+    selector: str | None = None  # for selectors, and for the standard loop
+    style: str | None = None  # protocol, streams, sock (kind asyncio)
+
+    @property
+    def name(self) -> str:
+        if self.kind == "selectors":
+            return f"selectors {self.selector}"
+        if self.kind == "threads":
+            return "threads"
+        base = f"asyncio {self.selector}" if self.loop == STANDARD_LOOP else str(self.loop)
+        return f"{base} {STYLE_NAMES.get(self.style or '', self.style)}"
+
+    def server_params(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "loop": self.loop,
+            "selector": self.selector,
+            "style": self.style,
+        }
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    conns: int  # active connections, one request outstanding on each
+    idle: int  # idle connections held open during the measurement
+    sizes: tuple[int, ...]  # message sizes in bytes, used in turn
+    about: str
+
+
+WORKLOADS = (
+    Workload("pingpong", 1, 0, (100,), "one connection, 100-byte messages"),
+    Workload("concurrent", 50, 0, (100,), "50 connections, 100-byte messages"),
+    Workload("bulk", 4, 0, (16384, 32768, 65536), "4 connections, 16-64 KiB messages"),
+    Workload("idle900", 1, 900, (100,), "900 idle connections + 1 active"),
+    Workload("idle10000", 1, 10000, (100,), "10000 idle connections + 1 active"),
+)
+WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
+
+
+def workload(name: str) -> Workload:
+    for w in WORKLOADS:
+        if w.name == name:
+            return w
+    raise BenchError(f"unknown workload {name!r} (choose from {', '.join(WORKLOAD_NAMES)})")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured window of one cell in one round."""
+
+    round: int
+    requests: int
+    wall: float  # seconds of the window, load generator's clock
+    server_cpu: float  # server user + system seconds in the window
+    load_cpu: float  # load generator CPU seconds in the window
+    p50: float | None = None  # request latency, seconds
+    p99: float | None = None
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU microseconds per request: the primary figure."""
+        return self.server_cpu / self.requests * 1e6 if self.requests else float("inf")
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def load_share(self) -> float:
+        return self.load_cpu / self.wall if self.wall > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Cell:
+    variant: Variant
+    workload: str
+    samples: tuple[Sample, ...] = ()
+    failures: tuple[str, ...] = ()  # one line per failed round
+    unavailable: str | None = None  # why this cell was not run at all
+
+    @property
+    def cpu(self) -> Summary | None:
+        return summarize([s.cpu_us for s in self.samples])
+
+    @property
+    def rps(self) -> Summary | None:
+        return summarize([s.rps for s in self.samples])
+
+    @property
+    def p50_us(self) -> float | None:
+        s = summarize([x.p50 * 1e6 for x in self.samples if x.p50 is not None])
+        return s.median if s else None
+
+    @property
+    def p99_us(self) -> float | None:
+        s = summarize([x.p99 * 1e6 for x in self.samples if x.p99 is not None])
+        return s.median if s else None
+
+    @property
+    def saturated(self) -> bool:
+        return saturated([s.load_share for s in self.samples])
+
+    @property
+    def status(self) -> str:
+        """ok, unstable, failed (no sample) or unavailable (not run)."""
+        if self.unavailable is not None:
+            return "unavailable"
+        cpu = self.cpu
+        if cpu is None:
+            return "failed"
+        return "ok" if cpu.stable else "unstable"
+
+
+@dataclass(frozen=True)
+class LoopInfo:
+    name: str
+    version: str | None
+    error: str | None  # None when importable
+
+
+@dataclass(frozen=True)
+class SelectorInfo:
+    name: str
+    error: str | None  # None when available
+
+
+@dataclass(frozen=True)
+class Environment:
+    platform: str
+    kernel: str
+    os: str
+    machine: str
+    python: str
+    python_release: str
+    implementation: str
+    executable: str | None
+    free_threaded: bool
+    default_selector: str
+    selectors: tuple[SelectorInfo, ...]
+    loops: tuple[LoopInfo, ...]
+    cpu_model: str | None = None
+    cpu_count: int | None = None
+    usable_cpus: int | None = None
+    cpu_quota: float | None = None
+    virtualization: str | None = None
+    container: str | None = None
+    nofile_soft: int | None = None
+    nofile_hard: int | None = None
+    load_before: float | None = None  # 1-minute load average when the run started and ended
+    load_after: float | None = None
+
+    def selector_error(self, name: str) -> str | None:
+        for s in self.selectors:
+            if s.name == name:
+                return s.error
+        return f"unknown selector {name}"
+
+    def loop_info(self, name: str) -> LoopInfo | None:
+        return next((lp for lp in self.loops if lp.name == name), None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    duration: float  # measured seconds per cell and round
+    warmup: float
+    workloads: tuple[str, ...]
+    python: str | None  # the --python command, None for this interpreter
+    seed: int
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    environment: Environment
+    settings: Settings
+    cells: tuple[Cell, ...]
+    started: str  # ISO 8601, UTC
+    seconds: float
+    iodetect: str
+
+    def cell(self, variant: str, workload: str) -> Cell | None:
+        return next(
+            (c for c in self.cells if c.variant.name == variant and c.workload == workload), None
+        )
+
+    def variants(self) -> tuple[Variant, ...]:
+        seen: dict[str, Variant] = {}
+        for c in self.cells:
+            seen.setdefault(c.variant.name, c.variant)
+        return tuple(seen.values())
+
+
+def env_from_probe(data: dict[str, Any]) -> Environment:
+    """The environment from the target's answer (bench_load in env mode)."""
+    body = dict(data)
+    body["selectors"] = [
+        {"name": k, "error": v} for k, v in dict(body.get("selectors") or {}).items()
+    ]
+    body["loops"] = [
+        {"name": k, "version": v.get("version"), "error": v.get("error")}
+        for k, v in dict(body.get("loops") or {}).items()
+    ]
+    try:
+        return _build(Environment, body, "environment")
+    except FactsError as exc:
+        raise BenchError(f"the target described itself oddly: {exc}") from None
+
+
+def to_dict(run: BenchRun) -> dict[str, Any]:
+    """The public JSON form: kind and schema version, the run, and each cell's figures."""
+    doc: dict[str, Any] = {"kind": BENCH_KIND, "schema_version": BENCH_SCHEMA_VERSION}
+    doc.update(_plain(run))
+    for cell, plain in zip(run.cells, doc["cells"]):
+        cpu, rps = cell.cpu, cell.rps
+        plain["figures"] = {
+            "name": cell.variant.name,
+            "status": cell.status,
+            "cpu_us_per_request": _plain(cpu) if cpu else None,
+            "spread": cpu.spread if cpu else None,
+            "requests_per_second": rps.median if rps else None,
+            "p50_us": cell.p50_us,
+            "p99_us": cell.p99_us,
+            "load_generator_saturated": cell.saturated,
+        }
+    return doc
+
+
+def to_json(run: BenchRun, indent: int | None = 2) -> str:
+    return json.dumps(to_dict(run), indent=indent)
+
+
+def from_dict(data: Any) -> BenchRun:
+    if not isinstance(data, dict):
+        raise BenchError("bench results must be a JSON object")
+    if data.get("kind") != BENCH_KIND:
+        raise BenchError(f"not iodetect bench results (kind is {data.get('kind')!r})")
+    version = data.get("schema_version")
+    if version != BENCH_SCHEMA_VERSION:
+        raise BenchError(
+            f"unsupported bench schema_version {version!r} (this iodetect reads "
+            f"{BENCH_SCHEMA_VERSION})"
+        )
+    body = {k: v for k, v in data.items() if k not in ("kind", "schema_version")}
+    cells = body.get("cells")
+    if isinstance(cells, list):
+        body["cells"] = [
+            {k: v for k, v in c.items() if k != "figures"} if isinstance(c, dict) else c
+            for c in cells
+        ]
+    try:
+        return _build(BenchRun, body, "bench")
+    except FactsError as exc:
+        raise BenchError(str(exc)) from None
+
+
+def load_results(path: str) -> BenchRun:
+    """Read a saved `iodetect bench --json`; any problem is one BenchError line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise BenchError(f"cannot read bench results {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise BenchError(f"bench results {path} are not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BenchError(f"{path}: not valid JSON: {exc}") from None
+    try:
+        return from_dict(data)
+    except BenchError as exc:
+        raise BenchError(f"{path}: {exc}") from None

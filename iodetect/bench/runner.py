@@ -1,0 +1,387 @@
+"""Running the bench: the plan of cells, fresh server and load generator processes, rounds.
+
+Every server runs in a fresh process in its own session on the target interpreter and is killed
+with its whole process group when its cell ends, whatever happened; the load generator runs
+through the transport with a deadline. A failing cell is recorded and the run goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from iodetect import __version__
+from iodetect.bench.results import (
+    KINDS,
+    LOOPS,
+    STANDARD_LOOP,
+    STYLES,
+    WORKLOAD_NAMES,
+    BenchError,
+    BenchRun,
+    Cell,
+    Environment,
+    Sample,
+    Settings,
+    Variant,
+    Workload,
+    env_from_probe,
+    workload,
+)
+from iodetect.model import SELECTOR_NAMES
+from iodetect.target import MARKER, program
+from iodetect.transport import TargetError, last_line, run_program, split_command
+
+READY_TIMEOUT = 20.0  # a server must be listening within this (cold imports, chroots)
+STALL = 3.0  # no echo for this long: the server is hung
+IDLE_SECONDS_PER_1000 = 1.5  # allowance for opening idle connections (poll servers are slow)
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to run: which variants, workloads, and how long."""
+
+    loops: tuple[str, ...] = ("selectors", *LOOPS, "threads")
+    selectors: tuple[str, ...] | None = None  # None: every selector the target has
+    styles: tuple[str, ...] = STYLES
+    workloads: tuple[str, ...] = WORKLOAD_NAMES
+    rounds: int = 5
+    duration: float = 0.4
+    warmup: float = 0.15
+    python: str | None = None
+    seed: int | None = None
+    faults: tuple[tuple[str, str], ...] = field(default=())  # (variant name, fault): tests only
+
+    def validate(self) -> None:
+        for name in self.loops:
+            if name not in (*LOOPS, *KINDS):
+                raise BenchError(
+                    f"unknown loop {name!r} (choose from {', '.join((*KINDS, *LOOPS))})"
+                )
+        for name in self.selectors or ():
+            if name not in SELECTOR_NAMES:
+                raise BenchError(
+                    f"unknown selector {name!r} (choose from {', '.join(SELECTOR_NAMES)})"
+                )
+        for name in self.styles:
+            if name not in STYLES:
+                raise BenchError(f"unknown style {name!r} (choose from {', '.join(STYLES)})")
+        for name in self.workloads:
+            workload(name)
+        if not self.loops or not self.styles or not self.workloads:
+            raise BenchError("nothing selected to run")
+        if not 1 <= self.rounds <= 100:
+            raise BenchError("--rounds must be between 1 and 100")
+        if not 0.01 <= self.duration <= 60:
+            raise BenchError("--duration must be between 0.01 and 60 seconds")
+
+
+QUICK = Selection(
+    workloads=("pingpong", "concurrent", "idle900"), rounds=3, duration=0.2, warmup=0.1
+)
+
+
+def selector_name(class_name: str) -> str | None:
+    for name in SELECTOR_NAMES:
+        if class_name.lower() == f"{name}selector":
+            return name
+    return None
+
+
+@dataclass(frozen=True)
+class Planned:
+    cells: tuple[tuple[Variant, Workload], ...]  # to run
+    unavailable: tuple[Cell, ...]  # never run, with the reason
+
+
+def plan(env: Environment, sel: Selection) -> Planned:
+    """The cells to run on this target, and those that cannot run here, with the reason.
+
+    The standard loop runs every style on its default selector and the Protocol style (the
+    thinnest, so the selector's own cost shows most) on the other selectors. The largest idle
+    workload is for the selectors that can hold that many descriptors.
+    """
+    default_sel = selector_name(env.default_selector)
+    sels = sel.selectors if sel.selectors is not None else SELECTOR_NAMES
+    loads = [workload(w) for w in sel.workloads]
+    variants: list[tuple[Variant, str | None]] = []
+    if "selectors" in sel.loops:
+        for s in sels:
+            variants.append((Variant("selectors", selector=s), env.selector_error(s)))
+    for loop in LOOPS:
+        if loop not in sel.loops:
+            continue
+        if loop == STANDARD_LOOP:
+            for s in sels:
+                styles = sel.styles if s == default_sel else sel.styles[:1]
+                if "protocol" in sel.styles and s != default_sel:
+                    styles = ("protocol",)
+                for style in styles:
+                    v = Variant("asyncio", loop=loop, selector=s, style=style)
+                    variants.append((v, env.selector_error(s)))
+        else:
+            info = env.loop_info(loop)
+            why = "not probed" if info is None else info.error
+            for style in sel.styles:
+                variants.append((Variant("asyncio", loop=loop, style=style), why))
+    if "threads" in sel.loops:
+        variants.append((Variant("threads"), None))
+
+    run: list[tuple[Variant, Workload]] = []
+    missing: list[Cell] = []
+    for v, why in variants:
+        for w in loads:
+            reason = why or _workload_reason(v, w, env)
+            if reason == "":
+                continue  # not part of the matrix
+            if reason:
+                missing.append(Cell(v, w.name, unavailable=reason))
+            else:
+                run.append((v, w))
+    return Planned(tuple(run), tuple(missing))
+
+
+def _workload_reason(v: Variant, w: Workload, env: Environment) -> str | None:
+    """None: run it; "": not part of the matrix; else why it cannot run here."""
+    if w.idle > 1000:
+        if v.kind == "threads" or v.selector is None or v.style not in (None, "protocol"):
+            return ""
+        if v.selector == "select":
+            return "select() cannot watch descriptors numbered 1024 or more"
+    hard = env.nofile_hard
+    if w.idle and hard is not None and hard < w.idle + w.conns + 64:
+        return f"descriptor limit {hard} is too low for {w.idle} idle connections"
+    return None
+
+
+# --- one cell -----------------------------------------------------------------------------------
+
+
+class Unavailable(Exception):
+    """The variant cannot run on this target (loop not installed, style unsupported)."""
+
+
+class _Server:
+    """A bench server process in its own session; stop() kills its whole group."""
+
+    def __init__(self, argv: Sequence[str], params: dict[str, Any]) -> None:
+        self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        try:
+            self.proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.stderr,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self.stderr.close()
+            raise BenchError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(program("bench_server", params).encode("utf-8"))
+            self.proc.stdin.close()
+        except OSError:
+            pass  # it died at once; ready() reports why
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode("utf-8", "replace"))
+        self.lines.put(None)
+
+    def ready(self, timeout: float) -> dict[str, Any]:
+        import json
+
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TargetError(f"server was not listening within {timeout:g} s")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.proc.wait(timeout=5)
+                raise TargetError(
+                    f"server exited with status {self.proc.returncode} before listening: "
+                    f"{self.stderr_tail()}"
+                )
+            if line.startswith(MARKER):
+                info: dict[str, Any] = json.loads(line[len(MARKER) :])
+                if "error" in info:
+                    error = str(info["error"])
+                    if error.startswith(("not installed", "unsupported")):
+                        raise Unavailable(error)
+                    raise TargetError(f"server could not start: {error}")
+                return info
+
+    def exit_status(self) -> int | None:
+        return self.proc.poll()
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        return last_line(self.stderr.read()[-4096:].decode("utf-8", "replace"))
+
+    def stop(self) -> None:
+        if sys.platform == "win32":  # no process groups: the server starts no children
+            self.proc.kill()
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be refused
+            self.proc.wait(timeout=10)
+        self.reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.stderr.close()
+
+
+def run_cell(
+    variant: Variant, w: Workload, sel: Selection, round_no: int, fault: str | None = None
+) -> Sample:
+    """Measure one cell once in fresh processes. Raises Unavailable, or TargetError (one line)."""
+    argv = split_command(sel.python)
+    idle_allow = IDLE_SECONDS_PER_1000 * w.idle / 1000
+    lifetime = sel.warmup + sel.duration + idle_allow + 3 * STALL + 30
+    params = dict(variant.server_params(), deadline=lifetime, nofile=w.idle + w.conns + 64)
+    if fault:
+        params["fault"] = fault
+    server = _Server(argv, params)
+    try:
+        info = server.ready(READY_TIMEOUT)
+        load = {
+            "port": info["port"],
+            "control": info["control"],
+            "conns": w.conns,
+            "idle": w.idle,
+            "sizes": list(w.sizes),
+            "warmup": sel.warmup,
+            "duration": sel.duration,
+            "stall": STALL,
+        }
+        timeout = lifetime - 10
+        out = run_program(program("bench_load", load), argv, timeout, what="load generator")
+        result = out.result
+        if not isinstance(result, dict):
+            raise TargetError("load generator gave a malformed answer")
+        if "error" in result:
+            phase = result.get("phase", "the cell")
+            time.sleep(0.05)  # let a dying server finish dying, to tell a crash from a hang
+            status = server.exit_status()
+            if status is not None:
+                raise TargetError(
+                    f"server crashed (exit status {status}) during {phase}: {server.stderr_tail()}"
+                )
+            raise TargetError(f"{result['error']} (during {phase})")
+        return Sample(
+            round=round_no,
+            requests=int(result["requests"]),
+            wall=float(result["wall"]),
+            server_cpu=float(result["server_user"]) + float(result["server_system"]),
+            load_cpu=float(result["load_cpu"]),
+            p50=result.get("p50"),
+            p99=result.get("p99"),
+        )
+    finally:
+        server.stop()
+
+
+def probe_environment(python: str | None) -> Environment:
+    try:
+        out = run_program(program("bench_load", {"mode": "env"}), python, what="target")
+    except TargetError as exc:
+        raise BenchError(str(exc)) from None
+    if not isinstance(out.result, dict) or "error" in out.result:
+        raise BenchError(f"target could not describe itself: {out.result!r:.200}")
+    return env_from_probe(out.result)
+
+
+def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
+    """The whole bench: probe the target, then rounds of shuffled cells, each freshly started."""
+    sel.validate()
+    seed = sel.seed if sel.seed is not None else random.SystemRandom().randrange(1 << 30)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.monotonic()
+    env = probe_environment(sel.python)
+    planned = plan(env, sel)
+    faults = dict(sel.faults)
+    rng = random.Random(seed)
+    samples: dict[tuple[str, str], list[Sample]] = {}
+    failures: dict[tuple[str, str], list[str]] = {}
+    gone: dict[str, str] = {}  # variant name -> why it cannot run here
+    total = len(planned.cells) * sel.rounds
+    done = 0
+    for round_no in range(1, sel.rounds + 1):
+        order = list(planned.cells)
+        rng.shuffle(order)
+        for variant, w in order:
+            key = (variant.name, w.name)
+            if progress:
+                progress(done, total, f"round {round_no}/{sel.rounds}: {variant.name}, {w.name}")
+            if variant.name not in gone:
+                try:
+                    s = run_cell(variant, w, sel, round_no, faults.get(variant.name))
+                    samples.setdefault(key, []).append(s)
+                except Unavailable as exc:
+                    gone[variant.name] = str(exc)
+                except TargetError as exc:
+                    failures.setdefault(key, []).append(f"round {round_no}: {exc}")
+            done += 1
+    if progress:
+        progress(done, total, "done")
+    cells = list(planned.unavailable)
+    for variant, w in planned.cells:
+        key = (variant.name, w.name)
+        cells.append(
+            Cell(
+                variant,
+                w.name,
+                samples=tuple(samples.get(key, ())),
+                failures=tuple(failures.get(key, ())),
+                unavailable=gone.get(variant.name),
+            )
+        )
+    order_names = {w: i for i, w in enumerate(WORKLOAD_NAMES)}
+    cells.sort(key=lambda c: order_names.get(c.workload, 99))
+    try:
+        after = probe_environment(sel.python).load_before
+    except BenchError:
+        after = None
+    import dataclasses
+
+    env = dataclasses.replace(env, load_after=after)
+    settings = Settings(
+        rounds=sel.rounds,
+        duration=sel.duration,
+        warmup=sel.warmup,
+        workloads=sel.workloads,
+        python=sel.python,
+        seed=seed,
+    )
+    return BenchRun(
+        environment=env,
+        settings=settings,
+        cells=tuple(cells),
+        started=started.isoformat(timespec="seconds"),
+        seconds=round(time.monotonic() - t0, 1),
+        iodetect=__version__,
+    )
