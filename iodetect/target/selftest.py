@@ -569,6 +569,11 @@ class Worker:
                     loop.close()
         except BaseException as exc:  # KeyboardInterrupt/SystemExit raised by a setup: reported
             coro.close()
+            if self.phase not in ("run", "warm-up run") and not any(
+                t["name"] == self.phase for t in self.tests
+            ):
+                # The loop itself broke (select() refusing a descriptor): that test failed.
+                self.record(self.phase, "fail", "the loop failed: " + _oneline(exc))
             res["error"] = "%s failed to run the test: %s" % (filename, _oneline(exc))
             res["error_stage"] = "run"
             res["error_line"] = _where(exc, filename)
