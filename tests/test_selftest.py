@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import interpreters
 import pytest
 import selftest_setups as setups
 
 from iodetect import target, transport
+
+import interpreters
 
 
 def work(
