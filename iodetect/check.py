@@ -291,7 +291,7 @@ def _static_limits(steps: _Steps, facts: Facts) -> None:
             f"soft descriptor limit {facts.limits.nofile_soft} is below the {need} needed; the "
             f"hard limit {facts.limits.nofile_hard} allows raising it (the self-test shows "
             "whether the setup does)",
-            code="nofile.soft",
+            code="nofile.raisable",
         )
     else:
         steps.add(

@@ -6,7 +6,7 @@ Each is the source text, because the chroot interpreters (3.14, 3.15) cannot see
 from __future__ import annotations
 
 # The standard loop, run the way each version wants (Runner on 3.11, loop_factory on 3.12+).
-STANDARD = '''
+STANDARD = """
 import asyncio
 import sys
 
@@ -36,7 +36,7 @@ def run(coro):
         finally:
             asyncio.set_event_loop(None)
             loop.close()
-'''
+"""
 
 UVLOOP = STANDARD.replace(
     "FACTORY = asyncio.new_event_loop", "import uvloop\n\nFACTORY = uvloop.new_event_loop"

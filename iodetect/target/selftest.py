@@ -6,6 +6,8 @@ verifies every byte echoed, and reports what actually ran. Every phase has a dea
 watchdog ends the process on its own, so the caller never depends on killing it.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import errno
@@ -19,6 +21,7 @@ import time
 import traceback
 import types
 import warnings
+from typing import Any, List, Tuple
 
 MARKER = "@@iodetect@@ "
 MiB = 1024 * 1024
@@ -153,7 +156,7 @@ async def _close_all(writers):
 
 async def _open_many(connect, count):
     """Open `count` connections in batches; returns (readers, writers) even on partial failure."""
-    pairs = []
+    pairs: List[Tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
         while len(pairs) < count:
             n = min(BATCH, count - len(pairs))
@@ -274,7 +277,7 @@ class _UdpEcho(asyncio.DatagramProtocol):
 
 class _UdpClient(asyncio.DatagramProtocol):
     def __init__(self):
-        self.queue = asyncio.Queue()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
 
     def datagram_received(self, data, addr):
         self.queue.put_nowait(data)
@@ -340,8 +343,8 @@ class Worker:
         self.deadline = float(params.get("deadline", 20.0))
         self.started = time.monotonic()
         self.phase = "start"
-        self.tests = []
-        self.result = {
+        self.tests: List[Any] = []
+        self.result: Any = {
             "kind": "iodetect.selftest",
             "schema_version": 1,
             "python": "%d.%d.%d" % sys.version_info[:3],
@@ -460,7 +463,7 @@ class Worker:
             )
             return
         self.phase = name
-        fillers = []
+        fillers: List[int] = []
         try:
             _fill_to(ceiling, fillers)
             # Transports closed by earlier tests release their descriptors a few callbacks later.
