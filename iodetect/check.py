@@ -772,3 +772,35 @@ def _bytes(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n = n / 1024  # type: ignore[assignment]
     return f"{n} B"  # pragma: no cover
+
+
+def verify_setup(
+    source: str,
+    plan: Plan,
+    facts: Facts,
+    python: str | Sequence[str] | None,
+    connections: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    saved: bool = False,
+) -> tuple[Finding, ...]:
+    """`snippet --verify`: the self-test of a module before it is written; its failed findings.
+
+    It runs on the interpreter the facts came from, so saved (`saved`) or documented facts
+    cannot be verified (UsageError).
+    """
+    if saved or facts.origin != "probe":
+        raise UsageError(
+            "--verify runs the module on a live interpreter: not with --facts or --platform"
+        )
+    options = Options(
+        python=python,
+        connections=connections or DEFAULT_CONNECTIONS,
+        setup_source=source,
+        timeout=timeout,
+    )
+    steps = _Steps(options)
+    expect = _expectation(plan, facts, options)
+    report = steps.isolated("selftest", lambda: _selftest(steps, facts, source, expect))
+    if report is not None:
+        steps.isolated("selftest", lambda: _judge(steps, facts, expect, report))
+    return tuple(f for f in steps.findings if f.level == "fail")
