@@ -69,6 +69,12 @@ def snippet(
     timeout: float = typer.Option(
         30.0, "--timeout", min=0.1, help="Deadline in seconds for the --python probe."
     ),
+    verify: bool = typer.Option(
+        False,
+        "--verify",
+        help="Self-test the module live on the target first (as iodetect check does); "
+        "write nothing and exit 1 if it fails.",
+    ),
 ) -> None:
     """Write setup code for the recommended event loop: iodetect snippet > loop_setup.py
 
@@ -139,6 +145,20 @@ def snippet(
         platform, target_python, needs, connections, loop, selector, fallback
     )
     text = render.render(plan, facts, fallback=fallback, command=command + " > loop_setup.py")
+    if verify:
+        from iodetect.check import UsageError, verify_setup
+
+        try:
+            failed = verify_setup(
+                text, plan, facts, python, connections, timeout, saved=facts_file is not None
+            )
+        except UsageError as exc:
+            fail(str(exc))
+        for f in failed:
+            fix = f"; fix: {f.remedy}" if f.remedy else ""
+            note(f"iodetect: verify failed: {f.message}{fix}")
+        if failed:
+            raise typer.Exit(EXIT_FAILED)
     chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
     note(f"iodetect: {chosen} for CPython {plan.python} ({plan.reasons[0].text})")
     if output is None:
