@@ -417,3 +417,35 @@ def test_a_crashing_step_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
     crash = next(f for f in result.findings if f.code == "recommend.crash")
     assert "KeyError" in crash.message
     assert result.findings[0].step == "probe" and result.findings[0].level == "ok"
+
+
+# --- snippet --verify ----------------------------------------------------------------------------
+
+
+def test_snippet_verify_writes_the_module_that_passed(tmp_path: Path) -> None:
+    out = tmp_path / "loop_setup.py"
+    done = run_cli("snippet", "--verify", "--connections", "50", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "def run(" in out.read_text()
+
+
+def test_snippet_verify_failure_writes_nothing(tmp_path: Path) -> None:
+    import shutil
+
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-n", "true"], check=False).returncode:
+        pytest.skip("cannot make a network namespace without loopback here")
+    python = f"{unshare} -n {_quote(sys.executable)}"
+    out = tmp_path / "loop_setup.py"
+    for extra in (["-o", str(out)], []):
+        done = run_cli("snippet", "--verify", "--python", python, *extra)
+        assert done.returncode == 1
+        assert done.stdout == ""
+        assert "verify failed: TCP over IPv4" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
+
+
+def test_snippet_verify_needs_a_live_target() -> None:
+    done = run_cli("snippet", "--verify", "--platform", "darwin")
+    assert done.returncode == 2
+    assert "live interpreter" in done.stderr and done.stdout == ""
