@@ -670,7 +670,16 @@ def _idiom_reason(py: PythonRange) -> str:
 
 
 def _idiom_source(py: PythonRange) -> str:
-    return f"{SRC_RUN_FACTORY}; {SRC_RUNNER}; {SRC_GET_EVENT_LOOP}; {SRC_POLICIES}"
+    versions = py.versions()
+    parts = []
+    if any(v >= (3, 12) for v in versions):
+        parts.append(SRC_RUN_FACTORY)
+    if (3, 11) in versions:
+        parts.append(SRC_RUNNER)
+    parts.append(SRC_GET_EVENT_LOOP)
+    if any(v >= (3, 14) for v in versions):
+        parts.append(SRC_POLICIES)
+    return "; ".join(parts)
 
 
 def _choose_loop(
@@ -760,7 +769,7 @@ def _choose_loop(
                 {"uvloop": SRC_UVLOOP_314, "winloop": SRC_WINLOOP, "rloop": SRC_RLOOP}[asked],
             )
         elif not use.known:
-            b.warn(use.why, SRC_UVLOOP)
+            b.warn(use.why, "facts origin: documented (iodetect.platforms)")
         if asked == "rloop":
             b.warn(
                 "rloop is self-declared alpha (no SSL, no Unix sockets); never chosen "
@@ -787,7 +796,7 @@ def _choose_loop(
             )
         return asked, Note(
             f"{asked}: requested with --loop {asked}" + (f" ({use.why})" if use.ok else ""),
-            SRC_UVLOOP,
+            {"uvloop": SRC_UVLOOP, "winloop": SRC_WINLOOP, "rloop": SRC_RLOOP}[asked],
         )
     if asked == "standard":
         return standard_loop("requested with --loop asyncio")

@@ -112,19 +112,18 @@ def render(
     ]
     if plan.pin_selector:
         out.append("import selectors")
+    sys_at = len(out)
     out.append("import sys")
     if fallback:
         out.append("import warnings")
     low = py.low
     if low > (3, 8):  # 3.8 is the oldest the code supports at all
-        out += [
-            "",
-            f"if sys.version_info < {low!r}:",
-            "    raise RuntimeError(",
-            f'        "loop_setup: generated for CPython {py}; regenerate it: "',
-            '        "iodetect snippet --target-python X.Y"',
-            "    )",
-        ]
+        message = f'"loop_setup: written for CPython {py}: regenerate with --target-python"'
+        out += ["", f"if sys.version_info < {low!r}:"]
+        if len(f"    raise RuntimeError({message})") <= WIDTH:  # as ruff format lays it out
+            out.append(f"    raise RuntimeError({message})")
+        else:
+            out += ["    raise RuntimeError(", f"        {message}", "    )"]
     windows = plan.platform == "win32"
     if windows and plan.loop in ("proactor", "winloop", "selector"):
         out += [
@@ -141,6 +140,8 @@ def render(
     if plan.nofile is not None:
         out += _nofile(plan)
     out += _run(plan, py)
+    if not any("sys." in line for line in out[sys_at + 1 :]):
+        del out[sys_at]  # a 3.8-only module for a portable loop never looks at sys
     text = "\n".join(out) + "\n"
     compile(text, "loop_setup.py", "exec")  # never hand out code that does not parse
     return text
@@ -231,6 +232,8 @@ def _factory(plan: Plan, fallback: bool) -> list[str]:
                 body += [f"        return asyncio.{std}()"]
         body += [f"    return {name}.new_event_loop()"]
         what = f"{name}.new_event_loop()"
+    if plan.nofile is not None:  # a server given --loop loop_setup:new_event_loop never calls run()
+        body.insert(0, "    raise_nofile_limit()")
     return [
         "",
         "",
