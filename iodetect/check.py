@@ -475,6 +475,8 @@ def selftest_params(options: Options, source: str, above_fd: int | None, deadlin
         "connections": options.connections,
         "above_fd": above_fd,
         "deadline": deadline,
+        # Most of the time goes to the many-connection test; the others take milliseconds.
+        "budget_tcp": max(4.0, deadline * 0.6),
     }
 
 
