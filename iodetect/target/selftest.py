@@ -380,6 +380,7 @@ class Worker:
         return True
 
     async def body(self):
+        began = time.perf_counter()
         p = self.params
         res = self.result
         loop = asyncio.get_running_loop()
@@ -436,6 +437,7 @@ class Worker:
             "round_trips": main_stats.round_trips + stats.round_trips,
             "bytes": main_stats.bytes + stats.bytes,
             "latency_ms": percentiles(main_stats.latencies),
+            "elapsed": round(time.perf_counter() - began, 4),
         }
 
     def ipv6_absent(self):
