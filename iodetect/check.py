@@ -746,8 +746,11 @@ def _judge_fds(steps: _Steps, rep: dict[str, Any]) -> None:
 
 
 def _judge_warnings(steps: _Steps, rep: dict[str, Any]) -> None:
+    crashed = rep.get("error_stage") == "run"
     for w in rep.get("warnings") or ():
         category = w.get("category")
+        if crashed and category == "ResourceWarning" and str(w.get("where")).startswith("<"):
+            continue  # the worker's own sockets, abandoned when the loop broke: not the setup's
         text = f"{category} at {w.get('where')}: {w.get('message')}"
         if category == "ResourceWarning":
             steps.add(
