@@ -32,6 +32,7 @@ NEWEST = (3, 15)  # newest CPython the rules are verified against
 # self-pipe), logs, standard streams, a resolver.
 HEADROOM = 64
 WINDOWS_SELECT_SOCKETS = 512  # CPython builds select on Windows with FD_SETSIZE 512
+WINDOWS_LOOP_SOCKETS = 3  # a listener and the selector loop's self-pipe socket pair
 UNIX_FD_SETSIZE = 1024
 
 # Short source references, cited by reasons, warnings and conflicts.
@@ -575,14 +576,16 @@ def recommend(
     nofile = _nofile_plan(facts, needs, family, selector, ceiling, strict, b)
 
     if loop == "selector" and selector == "select" and ceiling is not None:
-        limit = ceiling if windows else ceiling - HEADROOM
+        # Windows counts sockets only: the listener and the loop's self-pipe socket pair.
+        reserve = WINDOWS_LOOP_SOCKETS if windows else HEADROOM
+        limit = ceiling - reserve
         what = "sockets" if windows else "descriptors"
         src = SRC_SELECT_WIN if windows else SRC_SELECT_UNIX
         if needs.connections is not None and needs.connections > limit:
             b.conflict(
                 f"{needs.connections} connections exceed what select() can watch here "
-                f"({ceiling} {what}"
-                + ("" if windows else f", {HEADROOM} kept for the service")
+                f"({ceiling} {what}, {reserve} kept for the "
+                + ("listener and the loop's own sockets" if windows else "service")
                 + ")",
                 "drop the need that forces the selector loop"
                 + (
@@ -1021,3 +1024,15 @@ def _expect(loop: str, family: str, selector: str | None) -> Expectation:
     if loop == "rloop":
         return Expectation("RLoop", "rloop", None)
     return Expectation("Loop", loop, None)  # uvloop.Loop, winloop.Loop
+
+
+def plan_dict(plan: Plan) -> dict[str, object]:
+    """The plan as plain JSON data (for report --json and check --json); sets become lists."""
+    import dataclasses
+
+    data = dataclasses.asdict(plan)
+    data["needs"] = sorted(plan.needs)
+    data["python"] = str(plan.python)
+    data["selector_class"] = plan.selector_class
+    data["ok"] = plan.ok
+    return data

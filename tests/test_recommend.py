@@ -281,7 +281,15 @@ CASES = [
         "select",
         conflict="600 connections exceed",
     ),
-    Case("win-add-reader-500", WIN, needs("add_reader", connections=500), "selector", "select"),
+    Case("win-add-reader-509", WIN, needs("add_reader", connections=509), "selector", "select"),
+    Case(
+        "win-add-reader-510",
+        WIN,
+        needs("add_reader", connections=510),
+        "selector",
+        "select",
+        conflict="512 sockets, 3 kept for the listener",
+    ),
     Case(
         "win-both",
         WIN,
@@ -601,3 +609,16 @@ def test_loop_fixture_shapes() -> None:
     assert LINUX.loop("uvloop") == Loop("uvloop", "0.23.0", True, None, True, None)
     assert isinstance(LINUX.interpreter, Interpreter)
     assert DARWIN.limits.maxfilesperproc == 245760
+
+
+def test_plan_dict_is_json() -> None:
+    import json
+
+    from iodetect.recommend import plan_dict
+
+    plan = recommend(with_libs(WIN, ("psycopg", "3.2.1")), needs(connections=100))
+    data = json.loads(json.dumps(plan_dict(plan)))
+    assert data["loop"] == "selector" and data["selector_class"] == "SelectSelector"
+    assert data["expect"]["loop_class"] == "_WindowsSelectorEventLoop"
+    assert data["needs"] == ["add_reader"] and data["python"] == "3.13" and data["ok"]
+    assert data["derived"][0]["library"] == "psycopg 3.2.1"

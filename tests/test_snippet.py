@@ -286,7 +286,8 @@ def test_descriptor_limit_is_raised_by_run(version: str) -> None:
 
 # --- other platforms: compile everywhere, no missing or deprecated API, golden files --------
 
-Variant = tuple[str, str, Needs, str]  # name, platform, needs, target python
+# name, platform (or host:NAME for a fixture host's facts), needs, target python ("" = the facts')
+Variant = tuple[str, str, Needs, str]
 
 VARIANTS: list[Variant] = [
     ("win32-auto", "win32", Needs(), "3.8+"),
@@ -300,6 +301,11 @@ VARIANTS: list[Variant] = [
     ("freebsd-3.11", "freebsd", Needs(), "3.11"),
     ("sunos-auto", "sunos", Needs(), "3.8+"),
     ("sunos-poll-3.10", "sunos", Needs(selector="poll"), "3.10"),
+    ("host-win32-psycopg", "host:win32", Needs(frozenset({"add_reader"}), connections=200), ""),
+    ("host-darwin", "host:darwin", Needs(connections=5000), ""),
+    ("host-darwin-fallback-3.9+", "host:darwin", Needs(), "3.9+"),
+    ("host-freebsd", "host:freebsd", Needs(frozenset({"subprocess", "signals"})), ""),
+    ("host-sunos", "host:sunos", Needs(connections=1000), ""),
 ]
 
 # Names no generated module may use: deprecated, removed or raising on some target version.
@@ -320,12 +326,16 @@ WINDOWS_ONLY = {"ProactorEventLoop", "IocpProactor"}
 
 
 def variant_source(variant: Variant) -> tuple[Plan, str]:
-    _, platform, wanted, py = variant
-    rng = parse_python(py)
-    facts = documented_facts(platform, rng.low)
+    name, platform, wanted, py = variant
+    if platform.startswith("host:"):
+        facts = model.load(str(HOSTS / f"{platform[5:]}.json"))
+        rng = parse_python(py) if py else None
+    else:
+        rng = parse_python(py)
+        facts = documented_facts(platform, rng.low)
     plan = recommend(facts, wanted, python=rng)
     assert plan.ok, plan.conflicts
-    return plan, snippet.render(plan, facts)
+    return plan, snippet.render(plan, facts, fallback="fallback" in name)
 
 
 def _attribute_uses(tree: ast.AST) -> list[tuple[str, str, bool, tuple[int, int]]]:
