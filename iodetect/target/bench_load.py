@@ -35,10 +35,10 @@ class Failure(Exception):
 
 
 def raise_nofile(need):
-    try:
-        import resource
-    except ImportError:
+    if sys.platform == "win32":
         return None
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < need:
         target = need if hard == resource.RLIM_INFINITY else min(hard, need)
@@ -112,14 +112,14 @@ class Driver:
         self.stall = stall
         n = len(socks)
         self.index = [i % len(messages) for i in range(n)]
-        self.parts = [[] for _ in range(n)]
+        self.parts: list[list[bytes]] = [[] for _ in range(n)]
         self.got = [0] * n
-        self.out = [None] * n
+        self.out: list[memoryview | None] = [None] * n
         self.started = [0.0] * n
         self.done = 0
         self.bytes = 0
         self.recording = False
-        self.latencies = []
+        self.latencies: list[float] = []
         for i, s in enumerate(socks):
             s.setblocking(False)
             self.sel.register(s, selectors.EVENT_READ, i)
@@ -156,9 +156,9 @@ class Driver:
             last = perf()
             for key, mask in events:
                 i = key.data
-                sock = key.fileobj
-                if mask & selectors.EVENT_WRITE and self.out[i] is not None:
-                    rest = self.out[i]
+                sock = self.socks[i]
+                rest = self.out[i]
+                if mask & selectors.EVENT_WRITE and rest is not None:
                     try:
                         sent = sock.send(rest)
                     except (BlockingIOError, InterruptedError):
@@ -205,6 +205,22 @@ class Driver:
         self.sel.close()
 
 
+def host_ticks():
+    """(busy, steal, total) CPU seconds of the whole host so far, or None off Linux."""
+    text = read("/proc/stat", 4096)
+    if not text or not text.startswith("cpu "):
+        return None
+    try:
+        f = [int(x) for x in text.split("\n", 1)[0].split()[1:9]]
+    except ValueError:
+        return None
+    f += [0] * (8 - len(f))
+    hz = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+    user, nice, system, idle, iowait, irq, softirq, steal = f
+    busy = user + nice + system + irq + softirq
+    return busy / hz, steal / hz, (busy + idle + iowait + steal) / hz
+
+
 def percentile(sorted_values, q):
     if not sorted_values:
         return None
@@ -225,7 +241,7 @@ def open_idle(host, port, count, timeout, keep):
             for s in batch:
                 s.sendall(b"i")
                 s.setblocking(False)
-                sel.register(s, selectors.EVENT_READ)
+                sel.register(s, selectors.EVENT_READ, s)
             waiting = len(batch)
             end = time.monotonic() + timeout
             while waiting:
@@ -233,10 +249,11 @@ def open_idle(host, port, count, timeout, keep):
                 if left <= 0:
                     raise Failure("server did not answer %d idle connections in time" % waiting)
                 for key, _ in sel.select(left):
-                    data = key.fileobj.recv(16)
+                    sock: socket.socket = key.data
+                    data = sock.recv(16)
                     if data != b"i":
                         raise Failure("idle connection: bad or no echo")
-                    sel.unregister(key.fileobj)
+                    sel.unregister(sock)
                     waiting -= 1
     finally:
         sel.close()
@@ -258,7 +275,7 @@ def load(params):
     for size in sizes:
         for _ in range(4):
             messages.append(os.urandom(size))
-    socks = []
+    socks: list[socket.socket] = []
     ctl = None
     driver = None
     phase = "connect"
@@ -281,11 +298,13 @@ def load(params):
         phase = "measurement"
         driver.recording = True
         before = ctl.mark()
+        h0 = host_ticks()
         c0 = time.process_time()
         t0 = time.perf_counter()
         driver.run(t0 + duration)
         t1 = time.perf_counter()
         c1 = time.process_time()
+        h1 = host_ticks()
         after = ctl.mark()
     except Failure as exc:
         return {"error": str(exc), "phase": phase}
@@ -303,7 +322,15 @@ def load(params):
     lat = sorted(driver.latencies)
     user = after["user"] - before["user"]
     system = after["system"] - before["system"]
+    other = steal = None
+    if h0 is not None and h1 is not None and h1[2] > h0[2]:
+        # CPU the rest of the host used meanwhile: other work competing with this cell
+        total = h1[2] - h0[2]
+        other = max(0.0, (h1[0] - h0[0]) - (user + system) - (c1 - c0)) / total
+        steal = (h1[1] - h0[1]) / total
     return {
+        "other": other,
+        "steal": steal,
         "requests": driver.done,
         "bytes": driver.bytes,
         "wall": t1 - t0,
@@ -384,7 +411,7 @@ def environment(params):
         "DevpollSelector",
         "KqueueSelector",
     )
-    sels = {}
+    sels: dict[str, str | None] = {}
     for name, cls_name in zip(names, classes):
         cls = getattr(selectors, cls_name, None)
         if cls is None:
@@ -397,7 +424,7 @@ def environment(params):
             sels[name] = "cannot be created: %s" % (exc.strerror or exc)
     loops = {}
     for name in params.get("loops", ["uvloop", "rloop", "winloop"]):
-        entry = {"version": None, "error": None}
+        entry: dict[str, str | None] = {"version": None, "error": None}
         try:
             from importlib import metadata
 
@@ -411,23 +438,21 @@ def environment(params):
         except Exception as exc:
             entry["error"] = "%s: %s" % (type(exc).__name__, exc)
         loops[name] = entry
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = None
-    try:
+    affinity = getattr(os, "sched_getaffinity", None)
+    usable = len(affinity(0)) if affinity is not None else None
+    soft = hard = None
+    if sys.platform != "win32":
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except ImportError:
-        soft = hard = None
     sel = selectors.DefaultSelector()
     default = type(sel).__name__
     sel.close()
     free = bool(getattr(sys, "_is_gil_enabled", lambda: True)() is False)
+    loadavg = getattr(os, "getloadavg", None)
     try:
-        load = round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
+        load = round(loadavg()[0], 2) if loadavg is not None else None
+    except OSError:
         load = None
     return {
         "platform": sys.platform,

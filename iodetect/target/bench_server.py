@@ -38,20 +38,20 @@ def say(doc):
 
 def cpu_times():
     """User and system CPU seconds of this whole process (all threads)."""
-    try:
-        import resource
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         return time.process_time(), 0.0
+    import resource
+
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime, ru.ru_stime
 
 
 def raise_nofile(need):
     """Raise the soft descriptor limit towards the hard one when `need` descriptors are wanted."""
-    try:
-        import resource
-    except ImportError:
+    if sys.platform == "win32":
         return None
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < need:
         target = hard if hard == resource.RLIM_INFINITY else min(hard, max(need, soft))
@@ -109,7 +109,7 @@ def control_thread(ctl, state, fault):
                     if fault == "hang" and state["marks"] == 1:
                         import signal
 
-                        os.kill(os.getpid(), signal.SIGSTOP)
+                        os.kill(os.getpid(), getattr(signal, "SIGSTOP", 19))
                 elif cmd == "quit":
                     conn.sendall(b"{}\n")
                     sys.stdout.flush()
@@ -133,19 +133,19 @@ def serve_selectors(lsock, sel):
     """An echo server on a plain selectors loop: the cost of the selector, without asyncio."""
     lsock.setblocking(False)
     sel.register(lsock, selectors.EVENT_READ, None)
-    pending = {}  # conn -> bytes not yet sent
+    pending: dict[socket.socket, bytes] = {}  # bytes not yet sent
     while True:
         for key, mask in sel.select():
-            sock = key.fileobj
-            if key.data is None:
+            sock: socket.socket = key.data
+            if sock is None:
                 for _ in range(BACKLOG):  # drain the queue: one select() for many accepts
                     try:
-                        conn, _ = sock.accept()
+                        conn, _ = lsock.accept()
                     except (BlockingIOError, InterruptedError):
                         break
                     conn.setblocking(False)
                     tune(conn)
-                    sel.register(conn, selectors.EVENT_READ, 1)
+                    sel.register(conn, selectors.EVENT_READ, conn)
                 continue
             if mask & selectors.EVENT_READ:
                 try:
@@ -169,7 +169,7 @@ def serve_selectors(lsock, sel):
                     continue
                 if sent < len(data):
                     pending[sock] = data[sent:]
-                    sel.modify(sock, selectors.EVENT_WRITE, 1)
+                    sel.modify(sock, selectors.EVENT_WRITE, sock)
             elif mask & selectors.EVENT_WRITE:
                 data = pending.pop(sock, b"")
                 try:
@@ -183,7 +183,7 @@ def serve_selectors(lsock, sel):
                 if sent < len(data):
                     pending[sock] = data[sent:]
                 else:
-                    sel.modify(sock, selectors.EVENT_READ, 1)
+                    sel.modify(sock, selectors.EVENT_READ, sock)
 
 
 def serve_threads(lsock):
@@ -217,18 +217,10 @@ def new_loop(name, selector):
         if selector is None:
             return asyncio.new_event_loop()
         return asyncio.SelectorEventLoop(make_selector(selector))
-    if name == "uvloop":
-        import uvloop
+    if name in ("uvloop", "rloop", "winloop"):
+        import importlib
 
-        return uvloop.new_event_loop()
-    if name == "rloop":
-        import rloop
-
-        return rloop.new_event_loop()
-    if name == "winloop":
-        import winloop
-
-        return winloop.new_event_loop()
+        return importlib.import_module(name).new_event_loop()
     raise LookupError("unknown loop %s" % name)
 
 
