@@ -31,6 +31,15 @@ WORKLOAD_WORDS = {
 }
 LOOP_WORKLOADS = ("pingpong", "concurrent", "bulk")
 FLAT = 1.25  # idle cost within this factor of the no-idle cost counts as flat
+BUSY = 0.20  # other work above this share of the host's CPU makes a run noisy
+
+
+def host_busy(run: BenchRun) -> tuple[float, float] | None:
+    """Median and highest share of the host's CPU used by other processes while measuring."""
+    shares = [s.other for c in run.cells for s in c.samples if s.other is not None]
+    if not shares:
+        return None
+    return stats.median(shares), max(shares)
 
 
 def default_selector(run: BenchRun) -> str | None:
@@ -253,6 +262,13 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
         )
 
     # How far to trust it.
+    busy = host_busy(run)
+    if busy is not None and busy[0] >= BUSY:
+        out.append(
+            f"other processes used a median {busy[0] * 100:.0f} % of this host's CPU during "
+            f"the measured windows (up to {busy[1] * 100:.0f} %): expect noisy cells; a quiet "
+            "host gives firmer figures"
+        )
     measured = [c for c in run.cells if c.unavailable is None]
     unstable = [c for c in measured if c.status == "unstable"]
     if unstable:

@@ -6,7 +6,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from iodetect.bench.analysis import WORKLOAD_WORDS, conclusions
+from iodetect.bench.analysis import WORKLOAD_WORDS, conclusions, host_busy
 from iodetect.bench.results import LOOPS, WORKLOAD_NAMES, BenchRun, Cell, Variant
 
 BAR_WIDTH = 40
@@ -125,6 +125,9 @@ def environment_line(run: BenchRun) -> str:
     if e.load_before is not None:
         after = f" -> {e.load_after}" if e.load_after is not None else ""
         load = f"; load {e.load_before}{after}"
+    busy = host_busy(run)
+    if busy is not None:
+        load += f"; other work {busy[0] * 100:.0f} % of CPU (median)"
     return (
         f"{e.os} {e.kernel} {e.machine} ({where}), {cpus}, {e.cpu_model or 'cpu unknown'}; "
         f"{e.implementation} {e.python_release}"

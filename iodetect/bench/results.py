@@ -87,6 +87,8 @@ class Sample:
     load_cpu: float  # load generator CPU seconds in the window
     p50: float | None = None  # request latency, seconds
     p99: float | None = None
+    other: float | None = None  # share of the host's CPU other processes used in the window
+    steal: float | None = None  # share of the host's CPU the hypervisor took (steal time)
 
     @property
     def cpu_us(self) -> float:
@@ -131,6 +133,11 @@ class Cell:
     @property
     def saturated(self) -> bool:
         return saturated([s.load_share for s in self.samples])
+
+    @property
+    def other(self) -> float | None:
+        s = summarize([x.other for x in self.samples if x.other is not None])
+        return s.median if s else None
 
     @property
     def status(self) -> str:

@@ -45,7 +45,7 @@ from iodetect.target import MARKER, program
 from iodetect.transport import TargetError, last_line, run_program, split_command
 
 READY_TIMEOUT = 20.0  # a server must be listening within this (cold imports, chroots)
-STALL = 3.0  # no echo for this long: the server is hung
+STALL = 3.0
 IDLE_SECONDS_PER_1000 = 1.5  # allowance for opening idle connections (poll servers are slow)
 
 Progress = Callable[[int, int, str], None]
@@ -64,6 +64,7 @@ class Selection:
     warmup: float = 0.15
     python: str | None = None
     seed: int | None = None
+    stall: float = STALL  # no echo for this long: the server is hung
     faults: tuple[tuple[str, str], ...] = field(default=())  # (variant name, fault): tests only
 
     def validate(self) -> None:
@@ -261,7 +262,7 @@ def run_cell(
     """Measure one cell once in fresh processes. Raises Unavailable, or TargetError (one line)."""
     argv = split_command(sel.python)
     idle_allow = IDLE_SECONDS_PER_1000 * w.idle / 1000
-    lifetime = sel.warmup + sel.duration + idle_allow + 3 * STALL + 30
+    lifetime = sel.warmup + sel.duration + idle_allow + 3 * sel.stall + 30
     params = dict(variant.server_params(), deadline=lifetime, nofile=w.idle + w.conns + 64)
     if fault:
         params["fault"] = fault
@@ -276,7 +277,7 @@ def run_cell(
             "sizes": list(w.sizes),
             "warmup": sel.warmup,
             "duration": sel.duration,
-            "stall": STALL,
+            "stall": sel.stall,
         }
         timeout = lifetime - 10
         out = run_program(program("bench_load", load), argv, timeout, what="load generator")
@@ -300,6 +301,8 @@ def run_cell(
             load_cpu=float(result["load_cpu"]),
             p50=result.get("p50"),
             p99=result.get("p99"),
+            other=result.get("other"),
+            steal=result.get("steal"),
         )
     finally:
         server.stop()
