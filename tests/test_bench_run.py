@@ -1,0 +1,160 @@
+"""Bench mechanics with real processes and tiny windows: every variant starts, echoes verified
+bytes and is stopped; failures are reported per cell; nothing is left behind. No speed checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iodetect.bench import runner
+from iodetect.bench.results import Variant, to_json, workload
+from iodetect.bench.runner import Selection, Unavailable, run, run_cell
+
+from support import run_cli
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to audit leftovers")
+
+TINY = {"rounds": 1, "duration": 0.03, "warmup": 0.01, "stall": 2.0}
+
+
+def children() -> list[int]:
+    """Processes whose parent is this test process."""
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Records each server's pid; afterwards no server, group, child or descriptor remains."""
+    pids: list[int] = []
+    original = runner._Server.__init__
+
+    def record(self: runner._Server, argv: Any, params: Any) -> None:
+        original(self, argv, params)
+        pids.append(self.proc.pid)
+
+    monkeypatch.setattr(runner._Server, "__init__", record)
+    fds = set(os.listdir("/proc/self/fd"))
+    yield pids
+    assert children() == []
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)
+    leaked = set(os.listdir("/proc/self/fd")) - fds
+    assert not leaked, f"descriptors left open: {sorted(leaked)}"
+
+
+def test_every_variant_starts_echoes_and_stops(audit: list[int]) -> None:
+    # Small and large messages (partial sends) on every variant; many connections on a few.
+    result = run(Selection(workloads=("pingpong", "bulk"), seed=1, **TINY))
+    many = Selection(
+        loops=("selectors", "asyncio", "threads"),
+        selectors=("select",),
+        workloads=("concurrent", "idle900"),
+        **TINY,
+    )
+    measured = [c for r in (result, run(many)) for c in r.cells if c.unavailable is None]
+    names = {c.variant.name for c in measured}
+    for expected in (
+        "selectors select", "selectors poll", "selectors epoll", "threads",
+        "asyncio epoll Protocol", "asyncio epoll streams", "asyncio epoll sock_*",
+        "asyncio select Protocol", "asyncio poll Protocol",
+    ):  # fmt: skip
+        assert expected in names
+    for cell in measured:
+        assert cell.failures == (), (cell.variant.name, cell.workload, cell.failures)
+        assert len(cell.samples) == 1
+        s = cell.samples[0]
+        assert s.requests > 0 and s.server_cpu >= 0 and s.wall > 0
+    for cell in result.cells:
+        if cell.unavailable is not None:
+            assert cell.variant.loop in ("uvloop", "rloop", "winloop") or cell.variant.selector in (
+                "devpoll",
+                "kqueue",
+            )
+    assert len(audit) == len(measured)  # one fresh server per cell and round
+
+
+def test_ten_thousand_idle_connections(audit: list[int]) -> None:
+    sel = Selection(loops=("selectors",), selectors=("epoll",), workloads=("idle10000",), **TINY)
+    (cell,) = [c for c in run(sel).cells if c.unavailable is None]
+    assert cell.failures == () and cell.samples[0].requests > 0
+
+
+def test_crash_and_hang_are_reported_and_the_run_goes_on(audit: list[int]) -> None:
+    sel = Selection(
+        loops=("selectors", "threads"),
+        selectors=("poll", "epoll"),
+        workloads=("pingpong",),
+        faults=(("selectors epoll", "crash"), ("selectors poll", "hang")),
+        **{**TINY, "stall": 0.5},
+    )
+    cells = {c.variant.name: c for c in run(sel).cells}
+    crash, hang, ok = cells["selectors epoll"], cells["selectors poll"], cells["threads"]
+    assert crash.status == "failed" and "server crashed (exit status 3)" in crash.failures[0]
+    assert hang.status == "failed" and "stopped answering" in hang.failures[0]
+    assert ok.failures == () and ok.samples
+
+
+def test_a_loop_that_is_not_installed_is_unavailable(audit: list[int]) -> None:
+    sel = Selection(**TINY)
+    with pytest.raises(Unavailable, match="not installed"):
+        run_cell(Variant("asyncio", loop="winloop", style="protocol"), workload("pingpong"), sel, 1)
+    result = run(Selection(loops=("winloop",), workloads=("pingpong",), **TINY))
+    assert {c.unavailable for c in result.cells} == {"not installed"}
+
+
+def test_cli_json_and_show(tmp_path: Path) -> None:
+    out = run_cli(
+        "bench", "--loops", "selectors", "--selectors", "epoll", "--workloads", "pingpong",
+        "--rounds", "1", "--duration", "0.05", "--json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["kind"] == "iodetect.bench" and doc["schema_version"] == 1
+    path = tmp_path / "run.json"
+    path.write_text(out.stdout, encoding="utf-8")
+    shown = run_cli("bench", "--show", str(path))
+    assert shown.returncode == 0 and "selectors epoll" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--loops", "gevent"), "unknown loop 'gevent'"),
+        (("--workloads", "huge"), "unknown workload 'huge'"),
+        (("--rounds", "0"), "--rounds must be"),
+        (("--show", "/nonexistent/run.json"), "cannot read bench results"),
+        (("--python", "/nonexistent/python"), "command not found"),
+    ],
+)
+def test_cli_bad_input_is_one_line(args: tuple[str, ...], message: str) -> None:
+    out = run_cli("bench", *args, "--rounds" if "--rounds" not in args else "--seed", "1")
+    assert out.returncode in (1, 2)
+    assert message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+def test_saved_results_are_valid_json(tmp_path: Path) -> None:
+    sel = Selection(loops=("threads",), workloads=("pingpong",), **TINY)
+    doc = json.loads(to_json(run(sel)))
+    assert doc["cells"][0]["figures"]["requests_per_second"] > 0

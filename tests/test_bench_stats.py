@@ -1,0 +1,76 @@
+"""Bench statistics and the tie rule on synthetic samples: no timing, no processes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from iodetect.bench import stats
+from iodetect.bench.stats import Summary
+
+
+def test_quantile_interpolates_like_numpy() -> None:
+    values = [4.0, 1.0, 3.0, 2.0]
+    assert stats.quantile(values, 0.0) == 1.0
+    assert stats.quantile(values, 1.0) == 4.0
+    assert stats.quantile(values, 0.5) == 2.5
+    assert stats.quantile(values, 0.25) == pytest.approx(1.75)
+    assert stats.median([5.0]) == 5.0
+    with pytest.raises(ValueError):
+        stats.quantile([], 0.5)
+    with pytest.raises(ValueError):
+        stats.quantile([1.0], 1.5)
+
+
+def test_summary_median_quartiles_spread() -> None:
+    s = stats.summarize([10.0, 10.2, 9.9, 10.1, 10.0])
+    assert s is not None
+    assert s.median == 10.0
+    assert (s.low, s.high) == (10.0, 10.1)
+    assert s.spread == pytest.approx(0.01)
+    assert s.stable
+    assert stats.summarize([]) is None
+
+
+def test_one_disturbed_round_keeps_a_cell_stable_two_do_not() -> None:
+    one = stats.summarize([10.0, 10.1, 9.9, 10.0, 30.0])
+    two = stats.summarize([10.0, 10.1, 25.0, 10.0, 30.0])
+    assert one is not None and one.stable
+    assert two is not None and not two.stable
+
+
+def test_unstable_at_ten_percent_and_single_samples() -> None:
+    assert not Summary(median=10.0, low=9.5, high=10.5, n=5).stable  # exactly 10 %
+    assert Summary(median=10.0, low=9.6, high=10.5, n=5).stable
+    assert not Summary(median=10.0, low=10.0, high=10.0, n=1).stable  # no spread known
+    assert Summary(median=0.0, low=0.0, high=0.0, n=3).spread == 0.0
+    assert math.isinf(Summary(median=0.0, low=-1.0, high=1.0, n=3).spread)
+
+
+def test_tie_rule_needs_the_whole_range_below() -> None:
+    a = Summary(median=10.0, low=9.0, high=11.0, n=5)
+    b = Summary(median=20.0, low=19.0, high=21.0, n=5)
+    near = Summary(median=11.5, low=10.5, high=12.5, n=5)
+    assert stats.compare(a, b) == -1
+    assert stats.compare(b, a) == 1
+    assert stats.compare(a, near) == 0  # medians differ, ranges overlap: a tie
+    assert stats.compare(a, a) == 0
+
+
+def test_best_declares_a_winner_only_beyond_the_spread() -> None:
+    a = Summary(median=10.0, low=9.0, high=11.0, n=5)
+    b = Summary(median=20.0, low=19.0, high=21.0, n=5)
+    near = Summary(median=11.5, low=10.5, high=12.5, n=5)
+    assert stats.best({"a": a, "b": b}) == ("a", ("a",))
+    assert stats.best({"a": a, "b": b, "near": near}) == (None, ("a", "near"))
+    assert stats.best({}) == (None, ())
+
+
+def test_ratio_and_saturation() -> None:
+    a = Summary(median=4.5, low=4.4, high=4.6, n=3)
+    b = Summary(median=10.0, low=9.9, high=10.1, n=3)
+    assert stats.ratio(a, b) == pytest.approx(0.45)
+    assert stats.saturated([0.95, 0.92, 0.5])
+    assert not stats.saturated([0.5, 0.95, 0.6])
+    assert not stats.saturated([])
