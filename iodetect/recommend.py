@@ -518,6 +518,12 @@ def recommend(
             f"the rules are verified for CPython; this is {facts.interpreter.implementation}",
             SRC_UVLOOP,
         )
+    if py.low < OLDEST:
+        b.conflict(
+            f"Python {py}: the generated code needs CPython {OLDEST[0]}.{OLDEST[1]} or later",
+            "upgrade the interpreter, or pass a supported --target-python",
+            SRC_RUN_FACTORY,
+        )
     if py.high is not None and py.high > NEWEST:
         b.warn(
             f"Python {py} goes past {NEWEST[0]}.{NEWEST[1]}, the newest version these "

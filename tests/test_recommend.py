@@ -228,6 +228,14 @@ CASES = [
         reason="the best that works here",
     ),
     Case(
+        "linux-py37",
+        with_python(no_uvloop(LINUX), 7),
+        needs(),
+        "selector",
+        "epoll",
+        conflict="needs CPython 3.8 or later",
+    ),
+    Case(
         "linux-psycopg-derived",
         with_libs(LINUX, ("psycopg", "3.2.1")),
         needs(),
