@@ -610,6 +610,15 @@ def _judge_test(steps: _Steps, test: dict[str, Any]) -> None:
         steps.add("selftest", "ok", f"{title}{extra}, every byte verified", code=f"test.{name}")
     elif status == "skip":
         steps.add("selftest", "ok", f"{title}: not tested, {detail}", code=f"test.{name}")
+    elif status == "unsupported":
+        needed = name == "unix" and "unix_sockets" in steps.options.needs
+        steps.add(
+            "selftest",
+            "fail" if needed else "warn",
+            f"{title}: this loop does not support them ({detail})",
+            "choose a loop that does (--loop auto)" if needed else None,
+            f"test.{name}",
+        )
     elif status == "warn":
         steps.add(
             "selftest",
@@ -747,28 +756,32 @@ def _judge_fds(steps: _Steps, rep: dict[str, Any]) -> None:
 
 def _judge_warnings(steps: _Steps, rep: dict[str, Any]) -> None:
     crashed = rep.get("error_stage") == "run"
+    unclosed = []
     for w in rep.get("warnings") or ():
         category = w.get("category")
-        if crashed and category == "ResourceWarning" and str(w.get("where")).startswith("<"):
-            continue  # the worker's own sockets, abandoned when the loop broke: not the setup's
-        text = f"{category} at {w.get('where')}: {w.get('message')}"
         if category == "ResourceWarning":
-            steps.add(
-                "selftest",
-                "fail",
-                f"a resource was left open: {text}",
-                "close every transport, server and loop the setup creates",
-                "selftest.resource",
-            )
-        else:
-            steps.add(
-                "selftest",
-                "warn",
-                text,
-                "the setup uses an API this Python deprecates; regenerate it with "
-                "`iodetect snippet`",
-                "selftest.warning",
-            )
+            if crashed and str(w.get("where")).startswith("<"):
+                continue  # the worker's own sockets, abandoned when the loop broke
+            unclosed.append(f"{w.get('message')} ({w.get('where')})")
+            continue
+        steps.add(
+            "selftest",
+            "warn",
+            f"{category} at {w.get('where')}: {w.get('message')}",
+            "the setup uses an API this Python deprecates; regenerate it with `iodetect snippet`"
+            if category in ("DeprecationWarning", "PendingDeprecationWarning")
+            else None,
+            "selftest.warning",
+        )
+    if unclosed:
+        more = f" and {len(unclosed) - 1} more" if len(unclosed) > 1 else ""
+        steps.add(
+            "selftest",
+            "fail",
+            f"resources left open (ResourceWarning): {unclosed[0]}{more}",
+            "close every transport, server and loop the setup creates",
+            "selftest.resource",
+        )
 
 
 def _bytes(n: int) -> str:

@@ -449,3 +449,12 @@ def test_snippet_verify_needs_a_live_target() -> None:
     done = run_cli("snippet", "--verify", "--platform", "darwin")
     assert done.returncode == 2
     assert "live interpreter" in done.stderr and done.stdout == ""
+
+
+def test_loop_without_unix_sockets_warns_unless_they_are_needed() -> None:
+    pytest.importorskip("rloop")
+    code, result, _ = check_json("--loop", "rloop", "--connections", "20")
+    assert finding(result, "test.unix")["level"] == "warn"
+    assert "does not support" in finding(result, "test.unix")["message"]
+    # rloop leaves its loops' descriptors open on close: the check sees it.
+    assert code == 1 and "selftest.leak" in codes(result)
