@@ -82,4 +82,10 @@ def main(params):
         factory_loop.close()
     result["expected"] = [mod.EXPECTED_LOOP, mod.EXPECTED_PACKAGE, mod.EXPECTED_SELECTOR]
     result["python"] = "%d.%d" % sys.version_info[:2]
+    try:
+        import resource
+    except ImportError:
+        result["nofile_soft"] = None
+    else:
+        result["nofile_soft"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     print(MARKER + json.dumps(result))
