@@ -178,7 +178,8 @@ def from_dict(data: Any) -> Facts:
         raise FactsError(
             f"unsupported facts schema_version {version!r} (this iodetect reads {SCHEMA_VERSION})"
         )
-    body = {k: v for k, v in data.items() if k not in ("kind", "schema_version")}
+    # A report's recommendation is derived from the facts: it is recomputed, never read back.
+    body = {k: v for k, v in data.items() if k not in ("kind", "schema_version", "recommendation")}
     facts = _build(Facts, body, "facts")
     _check_names(facts)
     return facts

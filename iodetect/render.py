@@ -78,12 +78,12 @@ def selectors_table(facts: Facts) -> Table:
         if s.reason:
             note = s.reason
         mark = Text("✓ yes", style="green") if s.available else Text("✗ no", style="red")
-        table.add_row(s.name, mark, note)
+        table.add_row(Text(s.name), mark, Text(note))
     if facts.select_ceiling is not None:
         c = facts.select_ceiling
         how = "verified" if c.verified else "assumed"
         limit = f"{c.limit}" if c.limit is not None else "none"
-        table.caption = f"select() ceiling: {limit} ({how}: {c.detail})"
+        table.caption = Text(f"select() ceiling: {limit} ({how}: {c.detail})")
         table.caption_justify = "left"
     return table
 
@@ -126,11 +126,11 @@ def loops_table(facts: Facts) -> Table:
             imports = Text("-", style="dim")
         note = lp.import_error or lp.support_note or ""
         table.add_row(
-            lp.name,
-            lp.installed or Text("no", style="dim"),
+            Text(lp.name),
+            Text(lp.installed) if lp.installed else Text("no", style="dim"),
             imports,
             OK if lp.supported else NO,
-            note,
+            Text(note),
         )
     return table
 
@@ -167,7 +167,7 @@ def libraries_table(facts: Facts) -> RenderableType:
     table.add_column("library")
     table.add_column("version")
     for lib in facts.libraries:
-        table.add_row(lib.name, lib.version)
+        table.add_row(Text(lib.name), Text(lib.version))
     return table
 
 
@@ -178,7 +178,7 @@ def errors_table(facts: Facts) -> RenderableType | None:
     table.add_column("probe")
     table.add_column("error", style="yellow")
     for e in facts.errors:
-        table.add_row(e.probe, e.error)
+        table.add_row(Text(e.probe), Text(e.error))
     return table
 
 
@@ -189,7 +189,7 @@ def facts_report(facts: Facts) -> Group:
         origin = f"Facts origin: {facts.origin}"
         if facts.note:
             origin += f" ({facts.note})"
-        parts.append(Text(origin, style="italic yellow"))
+        parts.append(Text(origin, style="italic yellow"))  # Text: facts are never markup
     parts += [
         host_table(facts),
         interpreter_table(facts),

@@ -14,7 +14,7 @@ def _notes(title: str, rows: list[tuple[str, str]], style: str) -> Table:
     table.add_column(style=style, no_wrap=True)
     table.add_column()
     for mark, text in rows:
-        table.add_row(mark, text)
+        table.add_row(mark, Text(text))  # Text, not str: "[source]" must not be read as markup
     return table
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,9 @@ HOST_NAMES = ("linux", "darwin", "win32", "freebsd", "sunos")
 
 
 def run_cli(
-    *args: str, input: str | None = None, timeout: float = 120
+    *args: str, input: str | None = None, timeout: float = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m iodetect ARGS` in a child process, as a user runs it."""
+    """`python -m iodetect ARGS` in a child process, as a user runs it (env: extra variables)."""
     return subprocess.run(
         [sys.executable, "-m", "iodetect", *args],
         capture_output=True,
@@ -21,4 +22,5 @@ def run_cli(
         timeout=timeout,
         input=input,
         stdin=None if input is not None else subprocess.DEVNULL,
+        env={**os.environ, **env} if env else None,
     )

@@ -10,12 +10,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from iodetect import model
 
 from interpreters import VERSIONS, find
-from support import run_cli
+from support import HOSTS, run_cli
+
+SCHEMA = json.loads(
+    (Path(model.__file__).parent / "schemas" / "facts.schema.json").read_text(encoding="utf-8")
+)
 
 
 def test_report_renders_each_fixture_host(host_file: Path) -> None:
@@ -37,7 +42,48 @@ def test_report_renders_each_fixture_host(host_file: Path) -> None:
 def test_report_json_round_trips_a_facts_file(host_file: Path) -> None:
     done = run_cli("report", "--facts", str(host_file), "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == json.loads(host_file.read_text(encoding="utf-8"))
+    data = json.loads(done.stdout)
+    assert data.pop("recommendation") is not None
+    assert data == json.loads(host_file.read_text(encoding="utf-8"))
+
+
+def test_report_json_carries_the_recommendation_and_reads_back(tmp_path: Path) -> None:
+    done = run_cli("report", "--json", "--needs", "add_reader")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    jsonschema.validate(data, SCHEMA)
+    plan = data["recommendation"]
+    assert plan["ok"] and "add_reader" in plan["needs"]
+    assert plan["reasons"] and all(r["source"] for r in plan["reasons"])
+    saved = tmp_path / "report.json"
+    saved.write_text(done.stdout)
+    again = run_cli("report", "--json", "--facts", str(saved), "--needs", "add_reader")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == data
+
+
+def test_report_shows_the_recommendation_and_conflicts() -> None:
+    done = run_cli("report")
+    assert done.returncode == 0, done.stderr
+    assert "Recommendation: " in done.stdout
+    assert "iodetect snippet > loop_setup.py" in done.stdout
+    win = run_cli(
+        "report", "--facts", str(HOSTS / "win32.json"), "--needs", "add_reader,subprocess"
+    )
+    assert win.returncode == 0, win.stderr
+    assert "Conflicts" in win.stdout and "ProactorEventLoop" in win.stdout
+
+
+def test_facts_strings_are_never_rich_markup(tmp_path: Path) -> None:
+    data = json.loads((HOSTS / "linux.json").read_text(encoding="utf-8"))
+    data["selectors"][3]["reason"] = "[bold red]devpoll[/bold red] [link=http://x]y[/link]"
+    data["loops"][1]["support_note"] = "[blink]note[/blink]"
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(data))
+    done = run_cli("report", "--facts", str(path), env={"COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr
+    assert "[bold red]devpoll[/bold red] [link=http://x]y[/link]" in done.stdout
+    assert "[blink]note[/blink]" in done.stdout
 
 
 def test_version_and_module_entry_point() -> None:

@@ -28,32 +28,58 @@ def report(
     timeout: float = typer.Option(
         30.0, "--timeout", min=0.1, help="Deadline in seconds for the --python probe."
     ),
+    needs: Optional[str] = typer.Option(
+        None,
+        "--needs",
+        metavar="LIST",
+        help="What the application needs, for the recommendation: add_reader, subprocess, "
+        "signals, unix_sockets, pty (comma-separated).",
+    ),
+    connections: Optional[int] = typer.Option(
+        None, "--connections", min=1, metavar="N", help="Concurrent connections to plan for."
+    ),
+    loop: str = typer.Option(
+        "auto",
+        "--loop",
+        metavar="NAME",
+        help="Preferred loop: auto, asyncio, selector, proactor, uvloop, winloop or rloop.",
+    ),
+    selector: Optional[str] = typer.Option(
+        None, "--selector", metavar="NAME", help="Preferred selector: epoll, kqueue, ..."
+    ),
 ) -> None:
     """Show what I/O machinery this interpreter on this host has, and what it recommends."""
-    if json_out and facts_file is None and python is None:
-        # This interpreter's probe already speaks the schema: no model round trip needed.
-        import json
-
-        from iodetect.target import probe as local_probe
-
-        typer.echo(json.dumps(local_probe.gather(), indent=2))
-        return
     from iodetect import model, probe, transport
+    from iodetect import recommend as rec
 
     try:
+        wanted = rec.Needs(rec.parse_needs(needs), connections, loop, selector)
         facts = probe.get_facts(
             str(facts_file) if facts_file is not None else None, python, timeout
         )
-    except (model.FactsError, transport.TargetError) as exc:
+        plan = rec.recommend(facts, wanted) if facts.py >= rec.OLDEST else None
+    except (rec.NeedsError, model.FactsError, transport.TargetError) as exc:
         fail(str(exc))
     if json_out:
-        typer.echo(model.to_json(facts))
+        import json
+
+        data = model.to_dict(facts)
+        data["recommendation"] = rec.plan_dict(plan) if plan is not None else None
+        typer.echo(json.dumps(data, indent=2))
         return
     from rich.console import Console
+    from rich.text import Text
 
     from iodetect import render
+    from iodetect.render_plan import render_plan
 
-    Console().print(render.facts_report(facts))
+    console = Console()
+    console.print(render.facts_report(facts))
+    console.print()
+    if plan is None:
+        console.print(Text("No recommendation: generated code needs CPython 3.8+", style="yellow"))
+    else:
+        console.print(render_plan(plan))
 
 
 def register(app: typer.Typer) -> None:
