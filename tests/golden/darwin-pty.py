@@ -13,8 +13,8 @@
 #     uvloop to use it (the module then checks it on import)
 #     [docs.python.org/3/library/selectors.html; cpython bpo-41182]
 #   - selector select: kqueue and poll on macOS mishandle ptys and character devices (Twisted uses
-#     select on macOS for that) [kqueue(2)/poll(2) on macOS do not support ptys; Twisted uses select
-#     there]
+#     select on macOS for that) [twisted/twisted#2234, bpo-5154 (macOS poll/kqueue and ptys; Twisted
+#     uses select)]
 #   - Python 3.8+: one module that picks the idiom at run time (asyncio.run with loop_factory on
 #     3.12+, Runner on 3.11, manual lifecycle before) [cpython gh-99388 (asyncio.run loop_factory,
 #     3.12); docs.python.org/3/library/asyncio-runner.html (Runner, 3.11); cpython gh-93453,
