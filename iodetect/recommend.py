@@ -565,6 +565,17 @@ def recommend(
             )
 
     loop, loop_reason = _choose_loop(facts, needs, bench, py, family, strict, soft, derived, b)
+    if bench is not None:
+        measured = _bench_loop(bench.fastest_loop) or "standard"
+        chosen = "standard" if loop in STANDARD_LOOPS else loop
+        if needs.loop != "auto" and measured != chosen:
+            b.warn(
+                f"measured here, {bench.fastest_loop or 'the standard loop'} was fastest "
+                f"({bench.summary}); --loop {needs.loop} overrides it",
+                SRC_BENCH,
+            )
+        if bench.style_finding:
+            b.reason(f"API style: {bench.style_finding}", SRC_BENCH)
 
     # Selector.
     selector: str | None = None

@@ -630,3 +630,11 @@ def test_plan_dict_is_json() -> None:
     assert data["expect"]["loop_class"] == "_WindowsSelectorEventLoop"
     assert data["needs"] == ["add_reader"] and data["python"] == "3.13" and data["ok"]
     assert data["derived"][0]["library"] == "psycopg 3.2.1"
+
+
+def test_bench_style_finding_and_override_are_reported() -> None:
+    bench = BenchEvidence("uvloop", "uvloop 0.62x CPU", "Protocol (create_server) needs less CPU")
+    plan = recommend(LINUX, needs(loop="asyncio"), bench)
+    assert plan.loop == "selector"
+    assert any("--loop asyncio overrides it" in w.text for w in plan.warnings)
+    assert any("API style: Protocol" in r.text for r in plan.reasons)
