@@ -278,6 +278,7 @@ def _python(version: str, fake_uvloop: Path | None = None) -> str:
     return " ".join(map(_quote, argv))
 
 
+@pytest.mark.targets
 def test_required_loop_not_installed() -> None:
     code, result, _ = check_json("--python", _python("3.12"), "--require-loop", "uvloop")
     assert code == 1
@@ -285,6 +286,7 @@ def test_required_loop_not_installed() -> None:
     assert "not installed" in f["message"] and "pip install uvloop" in f["remedy"]
 
 
+@pytest.mark.targets
 def test_required_loop_broken_on_import(tmp_path: Path) -> None:
     fake = tmp_path / "site"
     (fake / "uvloop").mkdir(parents=True)

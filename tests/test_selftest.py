@@ -230,6 +230,7 @@ def test_unusable_loopback_fails_the_socket_tests() -> None:
     assert tests["tcp6"]["status"] in ("skip", "fail")
 
 
+@pytest.mark.targets
 def test_no_temporary_files_are_left(tmp_path: Path) -> None:
     interp = interpreters.find("3.12")
     command = interp.uvloop_command() if interp is not None else None

@@ -76,10 +76,10 @@ def describe_fd(fd):
 
 
 def nofile():
-    try:
-        import resource
-    except ImportError:
+    if sys.platform == "win32":
         return None, None
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     inf = resource.RLIM_INFINITY
     return (-1 if soft == inf else soft), (-1 if hard == inf else hard)
@@ -236,6 +236,9 @@ async def tcp_test(host, count, stats, sizes_for=default_sizes, min_fd=None):
 async def unix_test(count, stats):
     """Unix stream sockets: an abstract address on Linux leaves nothing on disk, even when the
     worker is killed; loops that refuse it (uvloop) get a private temporary directory."""
+
+    if sys.platform == "win32":
+        raise NotImplementedError("asyncio has no Unix sockets on Windows")
 
     async def attempt(path):
         def start(handler):
