@@ -848,7 +848,8 @@ def _choose_loop(
                 SRC_BENCH,
             )
     if windows:
-        if facts.loop("winloop") is not None and (facts.loop("winloop") or _NOLOOP).installed:
+        winloop = facts.loop("winloop")
+        if winloop is not None and winloop.installed:
             b.warn(
                 "winloop is installed but not chosen automatically (0.x, one maintainer); "
                 "ask with --loop winloop",
@@ -876,9 +877,6 @@ def _choose_loop(
             "--loop uvloop to use it (the module then checks it on import)"
         )
     return standard_loop(uv.why if not uv.ok else "no faster stable loop here")
-
-
-_NOLOOP = Loop(name="", installed=None, importable=None)
 
 
 def _choose_selector(

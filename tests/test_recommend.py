@@ -76,10 +76,30 @@ class Case:
 LINUX = host("linux")
 DARWIN = host("darwin")
 WIN = host("win32")
+WIN_WINLOOP = replace(
+    with_loop(WIN, "winloop", installed="0.2.2", importable=True, supported=True), origin="probe"
+)
 FREEBSD = host("freebsd")
 SUNOS = host("sunos")
 
 CASES = [
+    # winloop: usable when installed, but never chosen automatically (0.x, one maintainer).
+    Case(
+        "win-winloop-installed-auto",
+        WIN_WINLOOP,
+        needs(),
+        "proactor",
+        None,
+        warning="winloop is installed but not chosen automatically",
+    ),
+    Case(
+        "win-winloop-installed-asked",
+        WIN_WINLOOP,
+        needs(loop="winloop"),
+        "winloop",
+        None,
+        reason="winloop 0.2.2 is installed and imports",
+    ),
     # Linux: uvloop where it is installed and imports, else the standard loop with epoll.
     Case("linux-auto-uvloop", LINUX, needs(), "uvloop", None, reason="uvloop 0.23.0"),
     Case(
