@@ -69,6 +69,13 @@ def snippet(
     timeout: float = typer.Option(
         30.0, "--timeout", min=0.1, help="Deadline in seconds for the --python probe."
     ),
+    bench_file: Optional[Path] = typer.Option(
+        None,
+        "--bench",
+        metavar="FILE",
+        help="Let a saved `iodetect bench --json` run choose the loop: the measured-fastest "
+        "stable loop wins; a tie goes to the standard loop.",
+    ),
     verify: bool = typer.Option(
         False,
         "--verify",
@@ -121,8 +128,19 @@ def snippet(
                 "3.8+ (pass --target-python)"
             )
 
+    evidence = None
+    if bench_file is not None:
+        from iodetect.bench import BenchError, load_results
+        from iodetect.bench import evidence as bench_evidence
+
+        try:
+            evidence = bench_evidence(load_results(str(bench_file)))
+        except BenchError as exc:
+            fail(str(exc))
+        if evidence.style_finding:
+            note(f"iodetect: measured API styles {evidence.style_finding}")
     try:
-        plan = rec.recommend(facts, wanted, python=target)
+        plan = rec.recommend(facts, wanted, evidence, python=target)
     except rec.NeedsError as exc:
         fail(str(exc))
 
