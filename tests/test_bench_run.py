@@ -158,3 +158,18 @@ def test_saved_results_are_valid_json(tmp_path: Path) -> None:
     sel = Selection(loops=("threads",), workloads=("pingpong",), **TINY)
     doc = json.loads(to_json(run(sel)))
     assert doc["cells"][0]["figures"]["requests_per_second"] > 0
+
+
+def test_snippet_takes_its_loop_from_a_saved_run(tmp_path: Path) -> None:
+    from test_bench_results import typical
+
+    path = tmp_path / "run.json"
+    path.write_text(to_json(typical()), encoding="utf-8")
+    out = run_cli("snippet", "--bench", str(path), "--loop", "auto")
+    assert out.returncode == 0, out.stderr
+    assert "measured" in out.stderr and "Protocol (create_server) needs 0.54x" in out.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "iodetect.bench", "schema_version": 99}', encoding="utf-8")
+    out = run_cli("snippet", "--bench", str(bad))
+    assert out.returncode == 2 and "unsupported bench schema_version 99" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
