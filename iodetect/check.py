@@ -7,6 +7,7 @@ becomes a finding with a level, a message and a remedy, like the doctor commands
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -221,19 +222,23 @@ def _result(
 def _probe(steps: _Steps) -> Facts | None:
     from iodetect import probe, transport
 
+    # This interpreter too is probed in a child: the probe imports the installed loops, and a
+    # hanging import must meet the deadline like everything else.
     python = steps.options.python
+    command = [sys.executable] if python is None else python
     try:
-        if python is None:
-            facts = probe.local_facts()
-        else:
-            facts = probe.remote_facts(python, max(1.0, min(15.0, steps.remaining() / 2)))
+        facts = probe.remote_facts(command, round(max(1.0, min(15.0, steps.remaining() / 2)), 1))
     except transport.TargetError as exc:
+        hung = "gave no answer" in str(exc)
         steps.add(
             "probe",
             "fail",
-            str(exc),
-            "check that the --python command starts a Python 3.8+ interpreter that reads a "
-            "program on stdin (e.g. `docker exec -i app python3`; note the -i)",
+            str(exc) + ("; its whole process group was killed" if hung else ""),
+            "raise --timeout if the target is slow to start; otherwise something on it blocks "
+            "(an import of a broken loop package, a prompt for a password)"
+            if hung
+            else "check that the --python command starts a Python 3.8+ interpreter that reads "
+            "a program on stdin (e.g. `docker exec -i app python3`; note the -i)",
             "probe.target",
         )
         return None
@@ -499,7 +504,7 @@ def _selftest(
 ) -> dict[str, Any] | None:
     from iodetect import transport
 
-    timeout = max(2.0, steps.remaining())
+    timeout = round(max(2.0, steps.remaining()), 1)
     try:
         return run_selftest(steps.options, source, expect.above_fd, timeout)
     except transport.TargetError as exc:

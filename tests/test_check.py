@@ -460,3 +460,22 @@ def test_loop_without_unix_sockets_warns_unless_they_are_needed() -> None:
     assert "does not support" in finding(result, "test.unix")["message"]
     # rloop leaves its loops' descriptors open on close: the check sees it.
     assert code == 1 and "selftest.leak" in codes(result)
+
+
+def test_hanging_probe_is_killed_at_the_deadline(tmp_path: Path) -> None:
+    fake = tmp_path / "site" / "uvloop"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import time\ntime.sleep(100)\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "iodetect", "check", "--json", "--timeout", "4"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert time.monotonic() - start < 8
+    assert done.returncode == 1
+    f = finding(json.loads(done.stdout), "probe.target")
+    assert "gave no answer" in f["message"] and "--timeout" in f["remedy"]
