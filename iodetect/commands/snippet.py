@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -178,16 +179,20 @@ def snippet(
         if failed:
             raise typer.Exit(EXIT_FAILED)
     chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
-    note(f"iodetect: {chosen} for CPython {plan.python} ({plan.reasons[0].text})")
+    said = f"iodetect: {chosen} for CPython {plan.python} ({plan.reasons[0].text})"
     if output is None:
         typer.echo(text, nl=False)
+        note(said)
         return
+    tmp = output.with_name(output.name + ".tmp")
     try:
-        tmp = output.with_name(output.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(output)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # a partial write must not be left behind
         fail(f"cannot write {output}: {exc.strerror or exc}")
+    note(said)
     note(f"iodetect: wrote {output}")
 
 
