@@ -355,10 +355,10 @@ def _recommend(steps: _Steps, facts: Facts) -> tuple[Plan, Expectation] | None:
     steps.add(
         "recommend",
         "ok",
-        f"plan: {plan.loop} loop ({plan.expect.loop_class}"
+        f"plan: {plan.loop_factory}"
         + (f" with {plan.expect.selector_class}" if plan.expect.selector_class else "")
-        + ")"
-        + (f"; {plan.nofile.why}, raising the soft limit at start-up" if plan.nofile else ""),
+        + (f" ({plan.reasons[0].text})" if plan.reasons else "")
+        + ("; the soft descriptor limit is raised at start-up" if plan.nofile else ""),
         code="recommend.plan",
     )
     return plan, expect
