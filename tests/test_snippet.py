@@ -277,6 +277,10 @@ def test_missing_loop_fails_with_a_clear_message(version: str) -> None:
 @pytest.mark.targets
 @pytest.mark.parametrize("version", VERSIONS)
 def test_descriptor_limit_is_raised_by_run(version: str) -> None:
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2064:
+        pytest.skip("the hard descriptor limit here is too low to raise 512 past 2000 connections")
     got = outcome(f"{version}-nofile")
     assert_ran_as_planned(got)
     assert got.plan is not None and got.plan.nofile is not None
