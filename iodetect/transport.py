@@ -102,12 +102,13 @@ def run_program(
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill the child and everything it started, then reap it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    except AttributeError:  # pragma: no cover - Windows has no process groups
+    if sys.platform == "win32":  # no process groups: the child alone
         proc.kill()
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     proc.communicate()
 
 

@@ -452,7 +452,7 @@ def _windows_select_ceiling() -> Dict[str, Any]:
 
 
 def limit_facts(probe: Probe) -> Dict[str, Any]:
-    facts = {
+    facts: Dict[str, Any] = {
         "nofile_soft": None,
         "nofile_hard": None,
         "open_fds": None,
