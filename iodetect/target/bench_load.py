@@ -34,6 +34,25 @@ class Failure(Exception):
     """The cell cannot go on: the server hung, closed a connection or echoed wrong bytes."""
 
 
+def pin(cpu):
+    """Run on one CPU when asked ("first" or "last" allowed CPU); the CPU, or None.
+
+    Where client and server run changes what a request costs: on a VM, a wake-up across CPUs
+    can cost more than the request itself, and it varies from one run to the next.
+    """
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    setaffinity = getattr(os, "sched_setaffinity", None)
+    if cpu is None or getaffinity is None or setaffinity is None:
+        return None
+    try:
+        allowed = sorted(getaffinity(0))
+        chosen = allowed[0] if cpu == "first" else allowed[-1]
+        setaffinity(0, {chosen})
+    except (OSError, ValueError, IndexError):
+        return None
+    return chosen
+
+
 def raise_nofile(need):
     if sys.platform == "win32":
         return None
@@ -269,6 +288,7 @@ def load(params):
     duration = float(params.get("duration", 0.5))
     stall = float(params.get("stall", 3.0))
     limits = raise_nofile(idle + conns + 64)
+    cpu = pin(params.get("cpu"))
     if limits is not None and limits[0] != -1 and limits[0] < idle + conns + 32:
         return {"error": "descriptor limit %d is too low for %d connections" % (limits[0], idle)}
     messages = []
@@ -329,6 +349,7 @@ def load(params):
         other = max(0.0, (h1[0] - h0[0]) - (user + system) - (c1 - c0)) / total
         steal = (h1[1] - h0[1]) / total
     return {
+        "cpu": cpu,
         "other": other,
         "steal": steal,
         "requests": driver.done,
@@ -476,6 +497,7 @@ def environment(params):
         "nofile_soft": None if soft is None or soft < 0 else soft,
         "nofile_hard": None if hard is None or hard < 0 else hard,
         "load_before": load,
+        "can_pin": hasattr(os, "sched_setaffinity"),
     }
 
 

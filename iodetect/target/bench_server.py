@@ -46,6 +46,25 @@ def cpu_times():
     return ru.ru_utime, ru.ru_stime
 
 
+def pin(cpu):
+    """Run on one CPU when asked ("first" or "last" allowed CPU); the CPU, or None.
+
+    Where client and server run changes what a request costs: on a VM, a wake-up across CPUs
+    can cost more than the request itself, and it varies from one run to the next.
+    """
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    setaffinity = getattr(os, "sched_setaffinity", None)
+    if cpu is None or getaffinity is None or setaffinity is None:
+        return None
+    try:
+        allowed = sorted(getaffinity(0))
+        chosen = allowed[0] if cpu == "first" else allowed[-1]
+        setaffinity(0, {chosen})
+    except (OSError, ValueError, IndexError):
+        return None
+    return chosen
+
+
 def raise_nofile(need):
     """Raise the soft descriptor limit towards the hard one when `need` descriptors are wanted."""
     if sys.platform == "win32":
@@ -328,6 +347,7 @@ def main(params):
     deadline = float(params.get("deadline", 120.0))
     threading.Thread(target=watchdog, args=(deadline,), daemon=True).start()
     raise_nofile(int(params.get("nofile", 0)))
+    cpu = pin(params.get("cpu"))
     host = params.get("host", "127.0.0.1")
     kind = params["kind"]
     try:
@@ -352,6 +372,7 @@ def main(params):
         "impl": impl,
         "loop_version": version,
         "python": "%d.%d.%d" % sys.version_info[:3],
+        "cpu": cpu,
     }
     if kind == "selectors":
         info["selector_class"] = type(sel).__name__
