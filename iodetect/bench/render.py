@@ -133,6 +133,7 @@ def environment_line(run: BenchRun) -> str:
         f"{e.implementation} {e.python_release}"
         + (f", {loops}" if loops else "")
         + f"; {s.rounds} rounds x {s.duration:g} s after {s.warmup:g} s warm-up, "
+        f"placement {s.placement}{'' if e.can_pin is not False else ' (not possible here)'}, "
         f"seed {s.seed}; {run.seconds:g} s in all{load}"
     )
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from iodetect.bench.stats import Summary, saturated, summarize
+from iodetect.bench.stats import Summary, load_bound, saturated, summarize
 from iodetect.model import FactsError, _build, _plain
 
 BENCH_KIND = "iodetect.bench"
@@ -89,6 +89,7 @@ class Sample:
     p99: float | None = None
     other: float | None = None  # share of the host's CPU other processes used in the window
     steal: float | None = None  # share of the host's CPU the hypervisor took (steal time)
+    shared: bool = False  # server and load generator were pinned to the same CPU
 
     @property
     def cpu_us(self) -> float:
@@ -101,7 +102,12 @@ class Sample:
 
     @property
     def load_share(self) -> float:
+        """The load generator's CPU over the wall time of the window."""
         return self.load_cpu / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def load_bound(self) -> bool:
+        return load_bound(self.load_cpu, self.server_cpu, self.wall, self.shared)
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,7 @@ class Cell:
 
     @property
     def saturated(self) -> bool:
-        return saturated([s.load_share for s in self.samples])
+        return saturated([s.load_bound for s in self.samples])
 
     @property
     def other(self) -> float | None:
@@ -187,6 +193,7 @@ class Environment:
     nofile_hard: int | None = None
     load_before: float | None = None  # 1-minute load average when the run started and ended
     load_after: float | None = None
+    can_pin: bool | None = None  # processes can be pinned to a CPU (sched_setaffinity)
 
     def selector_error(self, name: str) -> str | None:
         for s in self.selectors:
@@ -206,6 +213,7 @@ class Settings:
     workloads: tuple[str, ...]
     python: str | None  # the --python command, None for this interpreter
     seed: int
+    placement: str = "same"  # same CPU for server and load generator, split, or free
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,12 @@ STALL = 3.0
 IDLE_SECONDS_PER_1000 = 1.5  # allowance for opening idle connections (poll servers are slow)
 
 Progress = Callable[[int, int, str], None]
+# Where the server and the load generator run. "same" pins both to one CPU: on a VM a wake-up
+# across CPUs can cost more CPU than the request and varies widely between runs, so the default
+# measures the server's own work; "split" pins them to two CPUs; "free" lets the scheduler choose.
+PLACEMENTS = ("same", "split", "free")
+SERVER_CPU = {"same": "last", "split": "last", "free": None}
+LOAD_CPU = {"same": "last", "split": "first", "free": None}
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class Selection:
     python: str | None = None
     seed: int | None = None
     stall: float = STALL  # no echo for this long: the server is hung
+    placement: str = "same"  # server and load generator on one CPU; split: two; free
     faults: tuple[tuple[str, str], ...] = field(default=())  # (variant name, fault): tests only
 
     def validate(self) -> None:
@@ -87,6 +94,10 @@ class Selection:
             raise BenchError("nothing selected to run")
         if not 1 <= self.rounds <= 100:
             raise BenchError("--rounds must be between 1 and 100")
+        if self.placement not in PLACEMENTS:
+            raise BenchError(
+                f"unknown placement {self.placement!r} (choose from {', '.join(PLACEMENTS)})"
+            )
         if not 0.01 <= self.duration <= 60:
             raise BenchError("--duration must be between 0.01 and 60 seconds")
 
@@ -264,6 +275,7 @@ def run_cell(
     idle_allow = IDLE_SECONDS_PER_1000 * w.idle / 1000
     lifetime = sel.warmup + sel.duration + idle_allow + 3 * sel.stall + 30
     params = dict(variant.server_params(), deadline=lifetime, nofile=w.idle + w.conns + 64)
+    params["cpu"] = SERVER_CPU[sel.placement]
     if fault:
         params["fault"] = fault
     server = _Server(argv, params)
@@ -278,6 +290,7 @@ def run_cell(
             "warmup": sel.warmup,
             "duration": sel.duration,
             "stall": sel.stall,
+            "cpu": LOAD_CPU[sel.placement],
         }
         timeout = lifetime - 10
         out = run_program(program("bench_load", load), argv, timeout, what="load generator")
@@ -303,6 +316,7 @@ def run_cell(
             p99=result.get("p99"),
             other=result.get("other"),
             steal=result.get("steal"),
+            shared=info.get("cpu") is not None and info.get("cpu") == result.get("cpu"),
         )
     finally:
         server.stop()
@@ -379,6 +393,7 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
         workloads=sel.workloads,
         python=sel.python,
         seed=seed,
+        placement=sel.placement,
     )
     return BenchRun(
         environment=env,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 UNSTABLE_SPREAD = 0.10
-SATURATED_SHARE = 0.90  # load generator CPU / wall time at or above which it was the limit
+SATURATED_SHARE = 0.90  # CPU busy share at or above which the load generator was the limit
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,20 @@ def best(summaries: dict[str, Summary]) -> tuple[str | None, tuple[str, ...]]:
     return (lowest if tied == (lowest,) else None), tied
 
 
-def saturated(shares: Sequence[float]) -> bool:
-    """Was the load generator the limit in this cell (median CPU share at or above the bar)?"""
-    return bool(shares) and median(shares) >= SATURATED_SHARE
+def load_bound(load_cpu: float, server_cpu: float, wall: float, shared: bool) -> bool:
+    """Was the load generator, not the server, the limit in one window?
+
+    On a CPU of its own: it was busy SATURATED_SHARE of the time. On a CPU it shares with the
+    server: that CPU was busy and the load generator used more of it than the server did, so
+    requests per second measure the client more than the server.
+    """
+    if wall <= 0:
+        return False
+    if not shared:
+        return load_cpu / wall >= SATURATED_SHARE
+    return (load_cpu + server_cpu) / wall >= SATURATED_SHARE and load_cpu > server_cpu
+
+
+def saturated(bound: Sequence[bool]) -> bool:
+    """A cell is load-bound when most of its windows were."""
+    return sum(bound) * 2 > len(bound)

@@ -51,6 +51,12 @@ def register(app: typer.Typer) -> None:
         ),
         rounds: int = typer.Option(None, "--rounds", help="Rounds; each runs every cell once."),
         seed: int = typer.Option(None, "--seed", help="Seed of the shuffled order."),
+        placement: str = typer.Option(
+            None,
+            "--placement",
+            help="same (default): server and load generator pinned to one CPU; split: two "
+            "CPUs; free: the scheduler decides.",
+        ),
         python: str = typer.Option(
             None, "--python", help="Interpreter command for servers and load generator."
         ),
@@ -95,6 +101,7 @@ def register(app: typer.Typer) -> None:
             ("workloads", _names(workloads)),
             ("duration", duration),
             ("rounds", rounds),
+            ("placement", placement),
         ):
             if value is not None:
                 changes[key] = value
