@@ -245,6 +245,7 @@ def test_selection_rejects_unknown_names() -> None:
         (Selection(workloads=("huge",)), "unknown workload"),
         (Selection(rounds=0), "--rounds"),
         (Selection(duration=0.0), "--duration"),
+        (Selection(placement="near"), "unknown placement"),
     ):
         with pytest.raises(BenchError, match=message):
             bad.validate()

@@ -83,6 +83,7 @@ def test_every_variant_starts_echoes_and_stops(audit: list[int]) -> None:
         assert len(cell.samples) == 1
         s = cell.samples[0]
         assert s.requests > 0 and s.server_cpu >= 0 and s.wall > 0
+        assert s.shared  # default placement: server and load generator on one CPU
     for cell in result.cells:
         if cell.unavailable is not None:
             assert cell.variant.loop in ("uvloop", "rloop", "winloop") or cell.variant.selector in (
@@ -154,9 +155,13 @@ def test_cli_bad_input_is_one_line(args: tuple[str, ...], message: str) -> None:
     assert out.stdout == ""
 
 
-def test_saved_results_are_valid_json(tmp_path: Path) -> None:
-    sel = Selection(loops=("threads",), workloads=("pingpong",), **TINY)
-    doc = json.loads(to_json(run(sel)))
+@pytest.mark.parametrize("placement", ["split", "free"])
+def test_other_placements(placement: str) -> None:
+    sel = Selection(loops=("threads",), workloads=("pingpong",), placement=placement, **TINY)
+    result = run(sel)
+    assert result.settings.placement == placement
+    assert not result.cells[0].samples[0].shared
+    doc = json.loads(to_json(result))
     assert doc["cells"][0]["figures"]["requests_per_second"] > 0
 
 

@@ -71,6 +71,17 @@ def test_ratio_and_saturation() -> None:
     a = Summary(median=4.5, low=4.4, high=4.6, n=3)
     b = Summary(median=10.0, low=9.9, high=10.1, n=3)
     assert stats.ratio(a, b) == pytest.approx(0.45)
-    assert stats.saturated([0.95, 0.92, 0.5])
-    assert not stats.saturated([0.5, 0.95, 0.6])
+    assert stats.saturated([True, True, False])
+    assert not stats.saturated([False, True, False])
     assert not stats.saturated([])
+
+
+def test_load_bound_on_own_and_shared_cpu() -> None:
+    # Its own CPU: busy 95 % of a 1 s window.
+    assert stats.load_bound(0.95, 0.3, 1.0, shared=False)
+    assert not stats.load_bound(0.5, 0.3, 1.0, shared=False)
+    # One CPU for both: busy, and the load generator took more than the server.
+    assert stats.load_bound(0.6, 0.35, 1.0, shared=True)
+    assert not stats.load_bound(0.4, 0.55, 1.0, shared=True)
+    assert not stats.load_bound(0.3, 0.2, 1.0, shared=True)  # CPU mostly idle
+    assert not stats.load_bound(1.0, 0.0, 0.0, shared=False)
