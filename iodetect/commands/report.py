@@ -47,17 +47,33 @@ def report(
     selector: Optional[str] = typer.Option(
         None, "--selector", metavar="NAME", help="Preferred selector: epoll, kqueue, ..."
     ),
+    bench_file: Optional[Path] = typer.Option(
+        None,
+        "--bench",
+        metavar="FILE",
+        help="Recommend from a saved `iodetect bench --json` run: the measured-fastest stable "
+        "loop wins; a tie goes to the standard loop.",
+    ),
 ) -> None:
     """Show what I/O machinery this interpreter on this host has, and what it recommends."""
     from iodetect import model, probe, transport
     from iodetect import recommend as rec
 
+    evidence = None
+    if bench_file is not None:
+        from iodetect.bench import BenchError, load_results
+        from iodetect.bench import evidence as bench_evidence
+
+        try:
+            evidence = bench_evidence(load_results(str(bench_file)))
+        except BenchError as exc:
+            fail(str(exc))
     try:
         wanted = rec.Needs(rec.parse_needs(needs), connections, loop, selector)
         facts = probe.get_facts(
             str(facts_file) if facts_file is not None else None, python, timeout
         )
-        plan = rec.recommend(facts, wanted) if facts.py >= rec.OLDEST else None
+        plan = rec.recommend(facts, wanted, evidence) if facts.py >= rec.OLDEST else None
     except (rec.NeedsError, model.FactsError, transport.TargetError) as exc:
         fail(str(exc))
     if json_out:
@@ -65,6 +81,12 @@ def report(
 
         data = model.to_dict(facts)
         data["recommendation"] = rec.plan_dict(plan) if plan is not None else None
+        if evidence is not None:
+            data["bench"] = {
+                "fastest_loop": evidence.fastest_loop,
+                "summary": evidence.summary,
+                "style_finding": evidence.style_finding,
+            }
         typer.echo(json.dumps(data, indent=2))
         return
     from rich.console import Console
