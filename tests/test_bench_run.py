@@ -178,3 +178,16 @@ def test_snippet_takes_its_loop_from_a_saved_run(tmp_path: Path) -> None:
     out = run_cli("snippet", "--bench", str(bad))
     assert out.returncode == 2 and "unsupported bench schema_version 99" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_report_takes_the_evidence_of_a_saved_run(tmp_path: Path) -> None:
+    from test_bench_results import typical
+
+    path = tmp_path / "run.json"
+    path.write_text(to_json(typical()), encoding="utf-8")
+    out = run_cli("report", "--json", "--bench", str(path))
+    assert out.returncode == 0, out.stderr
+    bench = json.loads(out.stdout)["bench"]
+    assert bench["fastest_loop"] == "uvloop" and "0.50x" in bench["summary"]
+    out = run_cli("report", "--bench", str(tmp_path / "missing.json"))
+    assert out.returncode == 2 and "cannot read bench results" in out.stderr
