@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import selectors
 import socket
 import sys
@@ -405,6 +404,8 @@ def container():
 
 
 def cpu_model():
+    import platform
+
     for line in (read("/proc/cpuinfo", 1 << 20) or "").splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
@@ -424,6 +425,8 @@ def cpu_quota():
 
 
 def environment(params):
+    import platform
+
     names = ("select", "poll", "epoll", "devpoll", "kqueue")
     classes = (
         "SelectSelector",
