@@ -1,8 +1,8 @@
 """What a bench run shows, in words, and the evidence the recommender takes from it.
 
-Every comparison goes through the tie rule of `stats.compare`; conclusions about loops and
-styles only use stable cells (spread under 10 %), so a noisy run says less rather than
-something wrong.
+Every comparison goes through the tie rule of `stats.compare`: a winner only where the
+interquartile ranges do not overlap. Unstable cells (spread of 10 % or more) take part, but
+their wide ranges make ties likely, so a noisy run says less rather than something wrong.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ WORKLOAD_WORDS = {
 LOOP_WORKLOADS = ("pingpong", "concurrent", "bulk")
 FLAT = 1.25  # idle cost within this factor of the no-idle cost counts as flat
 BUSY = 0.20  # other work above this share of the host's CPU makes a run noisy
+MIN_SAMPLES = 3  # rounds a cell needs before it is compared
 
 
 def host_busy(run: BenchRun) -> tuple[float, float] | None:
@@ -53,13 +54,16 @@ def loop_variant(run: BenchRun, loop: str, style: str) -> Variant:
     return Variant("asyncio", loop=loop, style=style)
 
 
-def figure(run: BenchRun, variant: Variant, workload: str, stable: bool = False) -> Summary | None:
-    """The CPU-per-request summary of a cell, None when not measured (or unstable, if asked)."""
+def figure(
+    run: BenchRun, variant: Variant, workload: str, compared: bool = False
+) -> Summary | None:
+    """The CPU-per-request summary of a cell; None when not measured, or, for a comparison,
+    measured fewer than MIN_SAMPLES times (too few for a range)."""
     cell = run.cell(variant.name, workload)
     if cell is None or cell.unavailable is not None:
         return None
     cpu = cell.cpu
-    if cpu is None or (stable and not cpu.stable):
+    if cpu is None or (compared and cpu.n < MIN_SAMPLES):
         return None
     return cpu
 
@@ -127,11 +131,15 @@ def style_versus(run: BenchRun, loop: str, style: str, base: str = "streams") ->
 
 
 def _tally(v: Versus) -> str:
-    return f"wins {v.wins}, ties {v.ties}, loses {v.losses} of {v.pairs} stable comparisons"
+    return f"wins {v.wins}, ties {v.ties}, loses {v.losses} of {v.pairs} comparisons"
 
 
 def evidence(run: BenchRun) -> BenchEvidence:
-    """The measured-fastest stable loop (None: the standard loop, also on a tie) and the style."""
+    """The measured-fastest loop (None: the standard loop, also on a tie) and the style finding.
+
+    A loop is faster when it wins beyond the spread in most comparisons with the standard loop
+    (same API style, same workload) and loses none: a stable result, not one lucky cell.
+    """
     found: dict[str, Versus] = {}
     for loop in LOOPS:
         if loop == STANDARD_LOOP:
@@ -153,7 +161,7 @@ def evidence(run: BenchRun) -> BenchEvidence:
         ]
         summary = "no loop beats the standard loop beyond the spread: " + "; ".join(parts)
     else:
-        summary = "no stable measurement of an alternative loop against the standard loop"
+        summary = "no measurement of an alternative loop against the standard loop"
     return BenchEvidence(
         fastest_loop=fastest, summary=summary, style_finding=style_finding(run, fastest)
     )
@@ -273,8 +281,8 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
     unstable = [c for c in measured if c.status == "unstable"]
     if unstable:
         out.append(
-            f"{len(unstable)} of {len(measured)} cells are unstable (spread >= 10 %): shown, but "
-            "not used to declare a winner"
+            f"{len(unstable)} of {len(measured)} cells are unstable (spread >= 10 %): their wide "
+            "ranges make ties more likely"
         )
     sat = [c for c in measured if c.saturated]
     if sat:

@@ -65,9 +65,9 @@ class Selection:
     selectors: tuple[str, ...] | None = None  # None: every selector the target has
     styles: tuple[str, ...] = STYLES
     workloads: tuple[str, ...] = WORKLOAD_NAMES
-    rounds: int = 5
-    duration: float = 0.4
-    warmup: float = 0.15
+    rounds: int = 6
+    duration: float = 0.3
+    warmup: float = 0.1
     python: str | None = None
     seed: int | None = None
     stall: float = STALL  # no echo for this long: the server is hung
@@ -170,7 +170,10 @@ def plan(env: Environment, sel: Selection) -> Planned:
 def _workload_reason(v: Variant, w: Workload, env: Environment) -> str | None:
     """None: run it; "": not part of the matrix; else why it cannot run here."""
     if w.idle > 1000:
+        # Plain selectors show how each scales; the standard loop joins on its default selector.
         if v.kind == "threads" or v.selector is None or v.style not in (None, "protocol"):
+            return ""
+        if v.kind == "asyncio" and v.selector != selector_name(env.default_selector):
             return ""
         if v.selector == "select":
             return "select() cannot watch descriptors numbered 1024 or more"

@@ -101,14 +101,14 @@ def load_bound(load_cpu: float, server_cpu: float, wall: float, shared: bool) ->
     """Was the load generator, not the server, the limit in one window?
 
     On a CPU of its own: it was busy SATURATED_SHARE of the time. On a CPU it shares with the
-    server: that CPU was busy and the load generator used more of it than the server did, so
-    requests per second measure the client more than the server.
+    server: that CPU was busy and the load generator used at least twice the server's CPU, so
+    requests per second measure the client far more than the server.
     """
     if wall <= 0:
         return False
     if not shared:
         return load_cpu / wall >= SATURATED_SHARE
-    return (load_cpu + server_cpu) / wall >= SATURATED_SHARE and load_cpu > server_cpu
+    return (load_cpu + server_cpu) / wall >= SATURATED_SHARE and load_cpu >= 2 * server_cpu
 
 
 def saturated(bound: Sequence[bool]) -> bool:
