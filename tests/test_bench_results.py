@@ -184,7 +184,7 @@ def test_evidence_names_the_measured_fastest_stable_loop() -> None:
 
 
 def test_evidence_ties_go_to_the_standard_loop() -> None:
-    # uvloop's cells are unstable (20 % jitter): nothing stable to compare, so no loop wins.
+    # uvloop 10 % cheaper but its cells jitter by 20 %: the ranges overlap, a tie everywhere.
     assert evidence(typical(uv_factor=0.9, uv_jitter=0.2)).fastest_loop is None
     # A small difference inside the spread of both is a tie too.
     cells = []
@@ -224,7 +224,8 @@ def test_plan_skips_what_the_host_cannot_run() -> None:
     names = {(v.name, w.name) for v, w in planned.cells}
     missing = {(c.variant.name, c.workload): c.unavailable for c in planned.unavailable}
     assert ("selectors epoll", "idle10000") in names
-    assert ("asyncio poll Protocol", "idle10000") in names
+    assert ("asyncio epoll Protocol", "idle10000") in names
+    assert ("asyncio poll Protocol", "idle10000") not in names
     assert ("asyncio epoll streams", "idle10000") not in names  # the idle test is per selector
     assert "1024" in (missing[("selectors select", "idle10000")] or "")
     assert missing[("uvloop Protocol", "pingpong")] == "not installed"

@@ -81,7 +81,7 @@ def test_load_bound_on_own_and_shared_cpu() -> None:
     assert stats.load_bound(0.95, 0.3, 1.0, shared=False)
     assert not stats.load_bound(0.5, 0.3, 1.0, shared=False)
     # One CPU for both: busy, and the load generator took more than the server.
-    assert stats.load_bound(0.6, 0.35, 1.0, shared=True)
-    assert not stats.load_bound(0.4, 0.55, 1.0, shared=True)
+    assert stats.load_bound(0.7, 0.25, 1.0, shared=True)
+    assert not stats.load_bound(0.55, 0.4, 1.0, shared=True)
     assert not stats.load_bound(0.3, 0.2, 1.0, shared=True)  # CPU mostly idle
     assert not stats.load_bound(1.0, 0.0, 0.0, shared=False)
