@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from iodetect.commands._common import EXIT_OK, fail, note
+from iodetect.commands._common import (
+    EXIT_OK,
+    LoopOption,
+    NeedsOption,
+    PythonOption,
+    SelectorOption,
+    fail,
+    note,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,14 +28,7 @@ MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "re
 
 
 def check(
-    python: Optional[str] = typer.Option(
-        None,
-        "--python",
-        metavar="CMD",
-        help="Check another interpreter: a command line that runs it, e.g. 'python3.12', "
-        "'docker exec -i app python3', 'kubectl exec -i pod -- python3', 'ssh web1 python3'. "
-        "The probe and the self-test travel on its stdin; nothing needs installing there.",
-    ),
+    python: PythonOption = None,
     connections: int = typer.Option(
         300,
         "--connections",
@@ -49,22 +50,9 @@ def check(
         metavar="NAME",
         help=f"Fail unless this loop actually runs: {', '.join(LOOP_NAMES)}.",
     ),
-    needs: Optional[str] = typer.Option(
-        None,
-        "--needs",
-        metavar="LIST",
-        help="What the application needs of its loop, comma-separated: add_reader, subprocess, "
-        "signals, unix_sockets, pty.",
-    ),
-    loop: str = typer.Option(
-        "auto",
-        "--loop",
-        metavar="NAME",
-        help="Loop to plan for: auto, asyncio, selector, proactor, uvloop, winloop, rloop.",
-    ),
-    selector: Optional[str] = typer.Option(
-        None, "--selector", metavar="NAME", help="Selector for a selector loop: epoll, poll, ..."
-    ),
+    needs: NeedsOption = None,
+    loop: LoopOption = "auto",
+    selector: SelectorOption = None,
     snippet_file: Optional[Path] = typer.Option(
         None,
         "--snippet",

@@ -8,13 +8,23 @@ from typing import Optional
 
 import typer
 
-from iodetect.commands._common import EXIT_FAILED, fail, note
+from iodetect.commands._common import (
+    EXIT_FAILED,
+    BenchOption,
+    FactsOption,
+    LoopOption,
+    NeedsOption,
+    ProbeTimeoutOption,
+    PythonOption,
+    SelectorOption,
+    bench_evidence,
+    fail,
+    note,
+)
 
 
 def snippet(
-    facts_file: Optional[Path] = typer.Option(
-        None, "--facts", metavar="FILE", help="Write code for the host of a saved report."
-    ),
+    facts_file: FactsOption = None,
     platform: Optional[str] = typer.Option(
         None,
         "--platform",
@@ -22,12 +32,7 @@ def snippet(
         help="Write code for another platform from its documented defaults: "
         "linux, darwin, win32, freebsd or sunos.",
     ),
-    python: Optional[str] = typer.Option(
-        None,
-        "--python",
-        metavar="CMD",
-        help="Probe another interpreter first (e.g. 'docker exec -i app python3').",
-    ),
+    python: PythonOption = None,
     target_python: Optional[str] = typer.Option(
         None,
         "--target-python",
@@ -35,29 +40,12 @@ def snippet(
         help="CPython version the code is for: 3.12 for one version, 3.9+ for one module that "
         "is correct on every version from 3.9. Default: the facts' version (3.8+ with --platform).",
     ),
-    needs: Optional[str] = typer.Option(
-        None,
-        "--needs",
-        metavar="LIST",
-        help="What the application needs, comma-separated: add_reader, subprocess, signals, "
-        "unix_sockets, pty.",
-    ),
+    needs: NeedsOption = None,
     connections: Optional[int] = typer.Option(
         None, "--connections", metavar="N", help="Concurrent connections the service must hold."
     ),
-    loop: str = typer.Option(
-        "auto",
-        "--loop",
-        metavar="NAME",
-        help="auto, asyncio, selector, proactor, uvloop, winloop or rloop. "
-        "auto picks only stable loops.",
-    ),
-    selector: Optional[str] = typer.Option(
-        None,
-        "--selector",
-        metavar="NAME",
-        help="Selector for the selector loop: epoll, kqueue, devpoll, poll or select.",
-    ),
+    loop: LoopOption = "auto",
+    selector: SelectorOption = None,
     fallback: bool = typer.Option(
         False,
         "--fallback",
@@ -67,16 +55,8 @@ def snippet(
     output: Optional[Path] = typer.Option(
         None, "-o", "--output", metavar="FILE", help="Write the module here instead of stdout."
     ),
-    timeout: float = typer.Option(
-        30.0, "--timeout", min=0.1, help="Deadline in seconds for the --python probe."
-    ),
-    bench_file: Optional[Path] = typer.Option(
-        None,
-        "--bench",
-        metavar="FILE",
-        help="Let a saved `iodetect bench --json` run choose the loop: the measured-fastest "
-        "stable loop wins; a tie goes to the standard loop.",
-    ),
+    timeout: ProbeTimeoutOption = 30.0,
+    bench_file: BenchOption = None,
     verify: bool = typer.Option(
         False,
         "--verify",
@@ -129,17 +109,9 @@ def snippet(
                 "3.8+ (pass --target-python)"
             )
 
-    evidence = None
-    if bench_file is not None:
-        from iodetect.bench import BenchError, load_results
-        from iodetect.bench import evidence as bench_evidence
-
-        try:
-            evidence = bench_evidence(load_results(str(bench_file)))
-        except BenchError as exc:
-            fail(str(exc))
-        if evidence.style_finding:
-            note(f"iodetect: measured API styles {evidence.style_finding}")
+    evidence = bench_evidence(bench_file)
+    if evidence is not None and evidence.style_finding:
+        note(f"iodetect: measured API styles {evidence.style_finding}")
     try:
         plan = rec.recommend(facts, wanted, evidence, python=target)
     except rec.NeedsError as exc:
