@@ -3,6 +3,7 @@ bytes and is stopped; failures are reported per cell; nothing is left behind. No
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from iodetect.bench import runner
-from iodetect.bench.results import Variant, to_json, workload
+from iodetect.bench.analysis import conclusions
+from iodetect.bench.results import Sample, Variant, to_json, workload
 from iodetect.bench.runner import Selection, Unavailable, run, run_cell
 
 from support import run_cli
@@ -90,7 +92,8 @@ def test_every_variant_starts_echoes_and_stops(audit: list[int]) -> None:
                 "devpoll",
                 "kqueue",
             )
-    assert len(audit) == len(measured)  # one fresh server per cell and round
+    # One fresh server per cell and round, and per window measured again.
+    assert len(audit) == len(measured) + sum(c.repeated for c in measured)
 
 
 def test_ten_thousand_idle_connections(audit: list[int]) -> None:
@@ -191,3 +194,18 @@ def test_report_takes_the_evidence_of_a_saved_run(tmp_path: Path) -> None:
     assert bench["fastest_loop"] == "uvloop" and "0.50x" in bench["summary"]
     out = run_cli("report", "--bench", str(tmp_path / "missing.json"))
     assert out.returncode == 2 and "cannot read bench results" in out.stderr
+
+
+def test_a_disturbed_window_is_measured_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    others = iter([0.5, 0.3, 0.0, 0.9, 0.9, 0.9])  # cell 1: two repeats; cell 2: gives up
+
+    def fake(variant: Any, w: Any, sel: Any, round_no: int, fault: Any = None) -> Sample:
+        return Sample(round_no, 100, 0.1, 0.001, 0.01, other=next(others))
+
+    monkeypatch.setattr(runner, "run_cell", fake)
+    sel = Selection(loops=("selectors",), selectors=("epoll",), workloads=("pingpong", "bulk"))
+    result = run(dataclasses.replace(sel, rounds=1, seed=3))
+    cells = [c for c in result.cells if c.samples]
+    assert sorted(c.repeated for c in cells) == [2, 2]
+    assert sorted(c.samples[0].other or 0 for c in cells) == [0.0, 0.9]
+    assert any("measured again" in line for line in conclusions(result))

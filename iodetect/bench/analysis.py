@@ -18,7 +18,7 @@ from iodetect.bench.results import (
     BenchRun,
     Variant,
 )
-from iodetect.bench.stats import Summary
+from iodetect.bench.stats import DISTURBED, Summary
 from iodetect.model import SELECTOR_NAMES
 from iodetect.recommend import BenchEvidence
 
@@ -286,11 +286,15 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
         )
     sat = [c for c in measured if c.saturated]
     if sat:
-        names = ", ".join(f"{c.variant.name}/{c.workload}" for c in sat[:6])
-        more = f" and {len(sat) - 6} more" if len(sat) > 6 else ""
         out.append(
-            f"the load generator was the limit (CPU >= 90 %) in {len(sat)} cells ({names}{more}): "
-            "their req/s understate the server; CPU per request still holds"
+            f"the load generator was the limit in {len(sat)} cells (marked *): their req/s "
+            "understate the server; CPU per request still holds"
+        )
+    again = sum(c.repeated for c in measured)
+    if again:
+        out.append(
+            f"{again} windows were measured again because other processes used more than "
+            f"{DISTURBED * 100:.0f} % of the host's CPU during them"
         )
     failed = [c for c in measured if c.failures]
     if failed:

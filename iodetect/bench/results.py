@@ -117,6 +117,7 @@ class Cell:
     samples: tuple[Sample, ...] = ()
     failures: tuple[str, ...] = ()  # one line per failed round
     unavailable: str | None = None  # why this cell was not run at all
+    repeated: int = 0  # windows measured again because other processes disturbed them
 
     @property
     def cpu(self) -> Summary | None:

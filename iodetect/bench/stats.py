@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 UNSTABLE_SPREAD = 0.10
+DISTURBED = 0.10  # other processes' share of the host's CPU above which a window is redone
 SATURATED_SHARE = 0.90  # CPU busy share at or above which the load generator was the limit
 
 
