@@ -56,6 +56,9 @@ def test_tie_rule_needs_the_whole_range_below() -> None:
     assert stats.compare(b, a) == 1
     assert stats.compare(a, near) == 0  # medians differ, ranges overlap: a tie
     assert stats.compare(a, a) == 0
+    tight = Summary(median=10.0, low=9.95, high=10.05, n=5)
+    close = Summary(median=10.5, low=10.45, high=10.55, n=5)
+    assert stats.compare(tight, close) == 0  # apart, but 5 %: under the least effect
 
 
 def test_best_declares_a_winner_only_beyond_the_spread() -> None:

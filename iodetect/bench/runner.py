@@ -8,6 +8,7 @@ through the transport with a deadline. A failing cell is recorded and the run go
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import queue
@@ -107,7 +108,7 @@ class Selection:
 
 
 QUICK = Selection(
-    workloads=("pingpong", "concurrent", "idle900"), rounds=3, duration=0.2, warmup=0.1
+    workloads=("pingpong", "concurrent", "idle900"), rounds=3, duration=0.15, warmup=0.05
 )
 
 
@@ -400,8 +401,6 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
         after = probe_environment(sel.python).load_before
     except BenchError:
         after = None
-    import dataclasses
-
     env = dataclasses.replace(env, load_after=after)
     settings = Settings(
         rounds=sel.rounds,

@@ -3,8 +3,8 @@
 A cell's spread is its interquartile range relative to the median: one disturbed round on a noisy
 host widens it a little, a cell that moves from round to round widens it a lot. A cell whose
 spread is UNSTABLE_SPREAD or more is unstable. A variant beats another only when its whole
-interquartile range lies below the other's (lower is better: CPU time per request); otherwise
-the two are tied, however different the medians look.
+interquartile range lies below the other's and its median is at least MIN_EFFECT lower (lower
+is better: CPU time per request); otherwise the two are tied.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 UNSTABLE_SPREAD = 0.10
+MIN_EFFECT = 0.10  # a winner's median is at least this much lower
 DISTURBED = 0.10  # other processes' share of the host's CPU above which a window is redone
 SATURATED_SHARE = 0.90  # CPU busy share at or above which the load generator was the limit
 
@@ -67,10 +68,14 @@ def summarize(values: Sequence[float]) -> Summary | None:
 
 
 def compare(a: Summary, b: Summary) -> int:
-    """-1 when a is lower beyond the spread, 1 when b is, 0 for a tie."""
-    if a.high < b.low:
+    """-1 when a is lower beyond the spread, 1 when b is, 0 for a tie.
+
+    Beyond the spread means the interquartile ranges do not overlap and the medians differ by
+    MIN_EFFECT at least: a smaller gap is what one run differs from the next on a noisy host.
+    """
+    if a.high < b.low and a.median <= b.median * (1 - MIN_EFFECT):
         return -1
-    if b.high < a.low:
+    if b.high < a.low and b.median <= a.median * (1 - MIN_EFFECT):
         return 1
     return 0
 
