@@ -5,6 +5,7 @@ All synthetic: runs are built from chosen samples, so the rules are tested, not 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -193,7 +194,7 @@ def test_evidence_ties_go_to_the_standard_loop() -> None:
         cells.append(Cell(UV["protocol"], w, samples(14.8, 15.4, 14.3, 14.8, 15.0)))
     ev = evidence(run_of(cells))
     assert ev.fastest_loop is None
-    assert "no loop beats the standard loop" in ev.summary
+    assert "no stable loop beats the standard loop" in ev.summary
     assert ev.style_finding is None
 
 
@@ -266,3 +267,16 @@ def test_environment_from_the_target_answer() -> None:
     assert e.loop_info("uvloop") == LoopInfo("uvloop", "0.21.0", None)
     with pytest.raises(BenchError, match="described itself oddly"):
         env_from_probe({**answer, "usable_cpus": "two"})
+
+
+def test_an_alpha_loop_is_reported_but_never_named_fastest() -> None:
+    run = typical()
+    rloop = {s: Variant("asyncio", loop="rloop", style=s) for s in ("protocol", "streams", "sock")}
+    cells = [c for c in run.cells if c.variant.loop != "uvloop"]
+    for c in list(cells):
+        if c.variant.loop == "asyncio" and c.workload in ("pingpong", "concurrent", "bulk"):
+            m = (c.cpu.median if c.cpu else 0) * 0.4
+            cells.append(Cell(rloop[c.variant.style or ""], c.workload, samples(m, m, m, m, m)))
+    ev = evidence(dataclasses.replace(run, cells=tuple(cells)))
+    assert ev.fastest_loop is None
+    assert "rloop 0.40x" in ev.summary and "never chosen automatically" in ev.summary
