@@ -21,7 +21,7 @@ import time
 import traceback
 import types
 import warnings
-from typing import Any, List, Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Tuple, Union, cast
 
 MARKER = "@@iodetect@@ "
 MiB = 1024 * 1024
@@ -32,31 +32,38 @@ BIG_CONNECTIONS = 4
 BATCH = 64  # connections opened at once: stays under any listen backlog
 MARGIN = 48  # descriptors kept free for listeners, the loop itself and the interpreter
 
+# Evaluated at run time, so spelled with `typing` (CPython 3.8).
+Pair = Tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+Sizes = Callable[[int], List[int]]
+# The setup module's loop factory: the loop may be any third-party class.
+LoopFactory = Callable[[], Any]
 
-def _oneline(exc):
+
+def _oneline(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     msg = text[-1] if text else ""
     name = type(exc).__name__
     return (name + ": " + msg) if msg else name
 
 
-def _where(exc, filename):
+def _where(exc: BaseException, filename: str) -> Optional[int]:
     """The last line of `filename` in the traceback: where the setup module failed."""
-    line = None
+    line: Optional[int] = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == filename:
             line = frame.lineno
     return line
 
 
-def open_fds():
+def open_fds() -> Optional[List[int]]:
     """Descriptors open now, or None where the platform cannot list them."""
     for path in ("/proc/self/fd", "/dev/fd"):
         try:
             names = os.listdir(path)
         except OSError:
             continue
-        fds = []
+        fds: List[int] = []
         for name in names:
             if name.isdigit():
                 try:
@@ -68,14 +75,14 @@ def open_fds():
     return None
 
 
-def describe_fd(fd):
+def describe_fd(fd: int) -> str:
     try:
         return os.readlink("/proc/self/fd/%d" % fd)
     except OSError:
         return "?"
 
 
-def nofile():
+def nofile() -> Tuple[Optional[int], Optional[int]]:
     if sys.platform == "win32":
         return None, None
     import resource
@@ -85,25 +92,25 @@ def nofile():
     return (-1 if soft == inf else soft), (-1 if hard == inf else hard)
 
 
-def class_name(obj):
+def class_name(obj: object) -> str:
     cls = type(obj)
     return cls.__module__ + "." + cls.__qualname__
 
 
 class Stats:
-    def __init__(self):
+    def __init__(self) -> None:
         self.round_trips = 0
         self.bytes = 0
-        self.latencies = []
+        self.latencies: List[float] = []
         self.held = 0
 
 
-def percentiles(values):
+def percentiles(values: List[float]) -> Optional[Dict[str, float]]:
     if not values:
         return None
     vals = sorted(values)
 
-    def at(q):
+    def at(q: float) -> float:
         return round(vals[min(len(vals) - 1, int(q * len(vals)))] * 1000.0, 3)
 
     return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": round(vals[-1] * 1000.0, 3)}
@@ -112,7 +119,7 @@ def percentiles(values):
 # --- stream echo ---------------------------------------------------------------------------------
 
 
-async def _echo_handler(reader, writer):
+async def _echo_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:
             data = await reader.read(262144)
@@ -128,12 +135,14 @@ async def _echo_handler(reader, writer):
             await writer.wait_closed()
 
 
-async def _round_trip(reader, writer, size, stats):
+async def _round_trip(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, stats: Stats
+) -> None:
     """Send `size` random bytes and read them back concurrently (no flow-control deadlock)."""
     payload = os.urandom(size)
     start = time.perf_counter()
 
-    async def send():
+    async def send() -> None:
         writer.write(payload)
         await writer.drain()
 
@@ -146,7 +155,7 @@ async def _round_trip(reader, writer, size, stats):
     stats.bytes += size
 
 
-async def _close_all(writers):
+async def _close_all(writers: List[asyncio.StreamWriter]) -> None:
     for w in writers:
         w.close()
     for w in writers:
@@ -154,14 +163,14 @@ async def _close_all(writers):
             await w.wait_closed()
 
 
-async def _open_many(connect, count):
+async def _open_many(connect: Callable[[], Awaitable[Pair]], count: int) -> List[Pair]:
     """Open `count` connections in batches; returns (readers, writers) even on partial failure."""
-    pairs: List[Tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    pairs: List[Pair] = []
     try:
         while len(pairs) < count:
             n = min(BATCH, count - len(pairs))
             got = await asyncio.gather(*[connect() for _ in range(n)], return_exceptions=True)
-            error = None
+            error: Optional[BaseException] = None
             for item in got:
                 if isinstance(item, BaseException):
                     error = error or item
@@ -175,16 +184,24 @@ async def _open_many(connect, count):
     return pairs
 
 
-def _fileno(writer):
+def _fileno(writer: asyncio.StreamWriter) -> int:
     sock = writer.get_extra_info("socket")
-    return sock.fileno() if sock is not None else -1
+    fd: int = sock.fileno() if sock is not None else -1
+    return fd
 
 
-async def stream_test(start_server, connect, count, sizes_for, stats, min_fd=None):
+async def stream_test(
+    start_server: Callable[[Handler], Awaitable[asyncio.Server]],
+    connect: Callable[[asyncio.Server], Awaitable[Pair]],
+    count: int,
+    sizes_for: Sizes,
+    stats: Stats,
+    min_fd: Optional[int] = None,
+) -> Dict[str, Any]:
     """An echo server and `count` concurrent client connections exchanging verified messages."""
     server = await start_server(_echo_handler)
-    pairs = []
-    detail = {}
+    pairs: List[Pair] = []
+    detail: Dict[str, Any] = {}
     try:
         pairs = await _open_many(lambda: connect(server), count)
         stats.held = max(stats.held, len(pairs))
@@ -196,7 +213,9 @@ async def stream_test(start_server, connect, count, sizes_for, stats, min_fd=Non
             if min(fds) <= min_fd:
                 raise AssertionError("a client descriptor is %d, not above %d" % (min(fds), min_fd))
 
-        async def exchange(i, reader, writer):
+        async def exchange(
+            i: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> None:
             for size in sizes_for(i):
                 await _round_trip(reader, writer, size, stats)
 
@@ -208,43 +227,49 @@ async def stream_test(start_server, connect, count, sizes_for, stats, min_fd=Non
     return detail
 
 
-def default_sizes(i):
+def default_sizes(i: int) -> List[int]:
     sizes = [1, SIZES[i % len(SIZES)]]
     if i < BIG_CONNECTIONS:
         sizes.append(BIG)
     return sizes
 
 
-def small_sizes(i):
+def small_sizes(i: int) -> List[int]:
     return [1, 65537, BIG] if i == 0 else [1, SIZES[i % len(SIZES)]]
 
 
-async def tcp_test(host, count, stats, sizes_for=default_sizes, min_fd=None):
+async def tcp_test(
+    host: str,
+    count: int,
+    stats: Stats,
+    sizes_for: Sizes = default_sizes,
+    min_fd: Optional[int] = None,
+) -> Dict[str, Any]:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
-    def start(handler):
+    def start(handler: Handler) -> Awaitable[asyncio.Server]:
         # A backlog for every connection: uvloop accepts late; a full queue costs a 1 s SYN retry.
         return asyncio.start_server(handler, host, 0, family=family, backlog=count + BATCH)
 
-    def connect(server):
+    def connect(server: asyncio.Server) -> Awaitable[Pair]:
         port = server.sockets[0].getsockname()[1]
         return asyncio.open_connection(host, port, family=family)
 
     return await stream_test(start, connect, count, sizes_for, stats, min_fd)
 
 
-async def unix_test(count, stats):
+async def unix_test(count: int, stats: Stats) -> Dict[str, Any]:
     """Unix stream sockets: an abstract address on Linux leaves nothing on disk, even when the
     worker is killed; loops that refuse it (uvloop) get a private temporary directory."""
 
     if sys.platform == "win32":
         raise NotImplementedError("asyncio has no Unix sockets on Windows")
 
-    async def attempt(path):
-        def start(handler):
+    async def attempt(path: str) -> Dict[str, Any]:
+        def start(handler: Handler) -> Awaitable[asyncio.Server]:
             return asyncio.start_unix_server(handler, path)
 
-        def connect(server):
+        def connect(server: asyncio.Server) -> Awaitable[Pair]:
             return asyncio.open_unix_connection(path)
 
         detail = await stream_test(start, connect, count, small_sizes, stats)
@@ -271,28 +296,29 @@ async def unix_test(count, stats):
 
 
 class _UdpEcho(asyncio.DatagramProtocol):
-    def connection_made(self, transport):
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A datagram endpoint is always given a DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data, addr):
+    def datagram_received(self, data: bytes, addr: Tuple[Any, ...]) -> None:
         self.transport.sendto(data, addr)
 
 
 class _UdpClient(asyncio.DatagramProtocol):
-    def __init__(self):
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Union[bytes, Exception]] = asyncio.Queue()
 
-    def datagram_received(self, data, addr):
+    def datagram_received(self, data: bytes, addr: Tuple[Any, ...]) -> None:
         self.queue.put_nowait(data)
 
-    def error_received(self, exc):
+    def error_received(self, exc: Exception) -> None:
         self.queue.put_nowait(exc)
 
 
-async def udp_test(stats, count=32):
+async def udp_test(stats: Stats, count: int = 32) -> Dict[str, Any]:
     loop = asyncio.get_running_loop()
     server, _ = await loop.create_datagram_endpoint(_UdpEcho, local_addr=("127.0.0.1", 0))
-    client = None
+    client: Optional[asyncio.DatagramTransport] = None
     try:
         addr = server.get_extra_info("sockname")
         client, proto = await loop.create_datagram_endpoint(_UdpClient, remote_addr=addr)
@@ -328,7 +354,7 @@ async def udp_test(stats, count=32):
 # --- descriptors above the select() ceiling ------------------------------------------------------
 
 
-def _fill_to(ceiling, fillers):
+def _fill_to(ceiling: int, fillers: List[int]) -> None:
     """Occupy every free descriptor up to `ceiling`, so the next ones are numbered above it."""
     while True:
         fd = os.open(os.devnull, os.O_RDONLY)
@@ -341,13 +367,13 @@ def _fill_to(ceiling, fillers):
 
 
 class Worker:
-    def __init__(self, params):
+    def __init__(self, params: Dict[str, Any]) -> None:
         self.params = params
         self.deadline = float(params.get("deadline", 20.0))
         self.started = time.monotonic()
         self.phase = "start"
-        self.tests: List[Any] = []
-        self.result: Any = {
+        self.tests: List[Dict[str, Any]] = []
+        self.result: Dict[str, Any] = {
             "kind": "iodetect.selftest",
             "schema_version": 1,
             "python": "%d.%d.%d" % sys.version_info[:3],
@@ -357,15 +383,17 @@ class Worker:
             "tests": self.tests,
         }
 
-    def remaining(self):
+    def remaining(self) -> float:
         return max(0.1, self.deadline - (time.monotonic() - self.started))
 
-    def record(self, name, status, detail=None, **extra):
-        entry = {"name": name, "status": status, "detail": detail}
+    def record(self, name: str, status: str, detail: Optional[str] = None, **extra: Any) -> None:
+        entry: Dict[str, Any] = {"name": name, "status": status, "detail": detail}
         entry.update(extra)
         self.tests.append(entry)
 
-    async def phase_run(self, name, coro, budget):
+    async def phase_run(
+        self, name: str, coro: Awaitable[Optional[Dict[str, Any]]], budget: float
+    ) -> bool:
         """One test with its own deadline; any error becomes that test's failure."""
         self.phase = name
         start = time.perf_counter()
@@ -385,7 +413,7 @@ class Worker:
         )
         return True
 
-    async def body(self):
+    async def body(self) -> None:
         began = time.perf_counter()
         p = self.params
         res = self.result
@@ -446,7 +474,7 @@ class Worker:
             "elapsed": round(time.perf_counter() - began, 4),
         }
 
-    def ipv6_absent(self):
+    def ipv6_absent(self) -> Optional[str]:
         if not socket.has_ipv6:
             return "this Python was built without IPv6"
         try:
@@ -456,7 +484,7 @@ class Worker:
             return "no IPv6 loopback here (%s)" % _oneline(exc)
         return None
 
-    async def high_fds(self, ceiling, stats):
+    async def high_fds(self, ceiling: int, stats: Stats) -> None:
         """Connections whose descriptors are numbered above `ceiling`, through the loop."""
         name = "fds_above_%d" % ceiling
         soft, _ = nofile()
@@ -494,7 +522,7 @@ class Worker:
             for fd in fillers:
                 os.close(fd)
 
-    def run(self):
+    def run(self) -> None:
         p = self.params
         res = self.result
         src = p.get("setup_source")
@@ -516,8 +544,8 @@ class Worker:
             res["error_stage"] = "import"
             res["error_line"] = _where(exc, filename)
             return
-        run = getattr(module, "run", None)
-        factory = getattr(module, "new_event_loop", None)
+        run: object = getattr(module, "run", None)
+        factory: object = getattr(module, "new_event_loop", None)
         res["exposes"] = [
             n for n in ("run", "new_event_loop") if callable(getattr(module, n, None))
         ]
@@ -567,13 +595,16 @@ class Worker:
         else:
             res["fds"] = None
 
-    def run_with(self, run, factory, coro, filename):
+    def run_with(
+        self, run: object, factory: object, coro: Coroutine[Any, Any, None], filename: str
+    ) -> bool:
         res = self.result
         try:
             if callable(run):
                 run(coro)
             else:
-                loop = factory()
+                # run() has checked that one of the two is callable.
+                loop = cast(LoopFactory, factory)()
                 try:
                     loop.run_until_complete(coro)
                 finally:
@@ -592,7 +623,7 @@ class Worker:
         return True
 
 
-def _expire(worker):
+def _expire(worker: Worker) -> None:
     """The watchdog: report where the worker was stuck and end the process."""
     snapshot = {
         "kind": "iodetect.selftest",
@@ -608,7 +639,7 @@ def _expire(worker):
         os._exit(0)
 
 
-def main(params):
+def main(params: Dict[str, Any]) -> None:
     worker = Worker(params)
     watchdog = threading.Timer(worker.deadline + 1.0, _expire, args=(worker,))
     watchdog.daemon = True
@@ -624,7 +655,7 @@ def main(params):
             )
             worker.result["error_stage"] = "worker"
         gc.collect()
-    seen = []
+    seen: List[Dict[str, str]] = []
     for w in caught:
         item = {
             "category": w.category.__name__,
