@@ -200,7 +200,7 @@ def test_evidence_ties_go_to_the_standard_loop() -> None:
 
 def test_conclusions_state_the_known_orderings() -> None:
     text = "\n".join(conclusions(typical()))
-    assert "needs 0.27x the server CPU per request of asyncio streams" in text  # uvloop Protocol
+    assert "the cheapest event-loop server is uvloop Protocol, beyond the spread: 0.27x" in text
     assert "uvloop needs 0.50x" in text and "less than it" in text
     assert "API styles on asyncio (epoll), against streams: Protocol 0.54x" in text
     assert "selectors select +320 us" in text and "selectors poll +270 us" in text
