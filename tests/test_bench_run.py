@@ -209,3 +209,44 @@ def test_a_disturbed_window_is_measured_again(monkeypatch: pytest.MonkeyPatch) -
     assert sorted(c.repeated for c in cells) == [2, 2]
     assert sorted(c.samples[0].other or 0 for c in cells) == [0.0, 0.9]
     assert any("measured again" in line for line in conclusions(result))
+
+
+def test_terminating_the_cli_stops_every_process() -> None:
+    import signal
+    import subprocess
+    import time
+    import uuid
+
+    mark = f"IODETECT_TEST_MARK={uuid.uuid4().hex}".encode()
+    env = {**os.environ, "IODETECT_TEST_MARK": mark.split(b"=")[1].decode()}
+    argv = [sys.executable, "-m", "iodetect", "bench", "--loops", "selectors", "--selectors",
+            "epoll", "--workloads", "pingpong", "--rounds", "100", "--duration", "0.2"]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+    def marked() -> list[str]:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if mark in fh.read().split(b"\0") and int(entry) != proc.pid:
+                        found.append(entry)
+            except (OSError, ValueError):
+                continue
+        return found
+
+    try:
+        for _ in range(100):  # until a server or load generator runs, at most 10 s
+            if marked():
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)  # past the target probe: cells are running
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130
+    assert "interrupted; every server and load generator was stopped" in err.decode()
+    assert marked() == []

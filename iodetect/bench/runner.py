@@ -303,6 +303,7 @@ def run_cell(
             "duration": sel.duration,
             "stall": sel.stall,
             "cpu": LOAD_CPU[sel.placement],
+            "deadline": lifetime,
         }
         timeout = lifetime - 10
         out = run_program(program("bench_load", load), argv, timeout, what="load generator")

@@ -112,6 +112,7 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
 
         err = Console(stderr=True)
+        _interrupt_on_terminate()
         try:
             result = _run_with_bar(run, selection, err)
         except BenchError as exc:
@@ -128,6 +129,19 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(to_json(result) + "\n")
         else:
             render(result, Console(soft_wrap=False))
+
+
+def _interrupt_on_terminate() -> None:
+    """SIGTERM and SIGHUP end the run like Ctrl-C does, so every server is killed on the way out."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, interrupt)
 
 
 def _run_with_bar(

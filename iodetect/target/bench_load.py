@@ -504,7 +504,17 @@ def environment(params):
     }
 
 
+def watchdog(seconds):
+    time.sleep(seconds)
+    os._exit(4)
+
+
 def main(params):
+    import threading
+
+    # A backstop: whatever happens, this process ends (its caller also kills it at a deadline).
+    deadline = float(params.get("deadline", 600.0))
+    threading.Thread(target=watchdog, args=(deadline,), daemon=True).start()
     try:
         if params.get("mode") == "env":
             say(environment(params))
