@@ -203,6 +203,7 @@ def test_a_disturbed_window_is_measured_again(monkeypatch: pytest.MonkeyPatch) -
         return Sample(round_no, 100, 0.1, 0.001, 0.01, other=next(others))
 
     monkeypatch.setattr(runner, "run_cell", fake)
+    monkeypatch.setattr(runner, "REPEAT_BUDGET", 10.0)  # no limit here
     sel = Selection(loops=("selectors",), selectors=("epoll",), workloads=("pingpong", "bulk"))
     result = run(dataclasses.replace(sel, rounds=1, seed=3))
     cells = [c for c in result.cells if c.samples]
@@ -250,3 +251,13 @@ def test_terminating_the_cli_stops_every_process() -> None:
     assert proc.returncode == 130
     assert "interrupted; every server and load generator was stopped" in err.decode()
     assert marked() == []
+
+
+def test_repeats_stop_at_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake(variant: Any, w: Any, sel: Any, round_no: int, fault: Any = None) -> Sample:
+        return Sample(round_no, 100, 0.1, 0.001, 0.01, other=0.9)  # always disturbed
+
+    monkeypatch.setattr(runner, "run_cell", fake)
+    sel = Selection(loops=("selectors",), selectors=("epoll",), workloads=("pingpong",))
+    result = run(dataclasses.replace(sel, rounds=20, seed=3))
+    assert sum(c.repeated for c in result.cells) == 3  # 15 % of 20 windows

@@ -19,7 +19,7 @@ from iodetect.bench.results import (
     BenchRun,
     Variant,
 )
-from iodetect.bench.stats import DISTURBED, Summary
+from iodetect.bench.stats import DISTURBED, REPEAT_BUDGET, Summary
 from iodetect.model import SELECTOR_NAMES
 from iodetect.recommend import BenchEvidence
 
@@ -317,7 +317,8 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
     if again:
         out.append(
             f"{again} windows were measured again because other processes used more than "
-            f"{DISTURBED * 100:.0f} % of the host's CPU during them"
+            f"{DISTURBED * 100:.0f} % of the host's CPU during them (at most "
+            f"{REPEAT_BUDGET * 100:.0f} % of the windows are)"
         )
     failed = [c for c in measured if c.failures]
     if failed:

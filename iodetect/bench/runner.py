@@ -41,7 +41,7 @@ from iodetect.bench.results import (
     env_from_probe,
     workload,
 )
-from iodetect.bench.stats import DISTURBED
+from iodetect.bench.stats import DISTURBED, REPEAT_BUDGET
 from iodetect.model import SELECTOR_NAMES
 from iodetect.target import MARKER, program
 from iodetect.transport import TargetError, last_line, run_program, split_command
@@ -361,6 +361,7 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
     repeated: dict[tuple[str, str], int] = {}
     total = len(planned.cells) * sel.rounds
     done = 0
+    budget, spent = int(total * REPEAT_BUDGET), 0
     for round_no in range(1, sel.rounds + 1):
         order = list(planned.cells)
         rng.shuffle(order)
@@ -372,9 +373,10 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
                 try:
                     for attempt in range(1 + REPEATS):
                         s = run_cell(variant, w, sel, round_no, faults.get(variant.name))
-                        if not disturbed(s) or attempt == REPEATS:
+                        if not disturbed(s) or attempt == REPEATS or spent >= budget:
                             break
                         repeated[key] = repeated.get(key, 0) + 1
+                        spent += 1
                     samples.setdefault(key, []).append(s)
                 except Unavailable as exc:
                     gone[variant.name] = str(exc)

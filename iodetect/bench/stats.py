@@ -15,6 +15,7 @@ from dataclasses import dataclass
 UNSTABLE_SPREAD = 0.10
 MIN_EFFECT = 0.10  # a winner's median is at least this much lower
 DISTURBED = 0.10  # other processes' share of the host's CPU above which a window is redone
+REPEAT_BUDGET = 0.15  # share of the planned windows that may be redone: a busy host stays busy
 SATURATED_SHARE = 0.90  # CPU busy share at or above which the load generator was the limit
 
 
