@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -105,10 +106,8 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     if sys.platform == "win32":  # no process groups: the child alone
         proc.kill()
     else:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     proc.communicate()
 
 
