@@ -133,7 +133,7 @@ def snippet(
     from iodetect import snippet as render
 
     command = "iodetect snippet" + _args(
-        platform, target_python, needs, connections, loop, selector, fallback
+        platform, target_python, needs, connections, loop, selector, fallback, bench_file
     )
     text = render.render(plan, facts, fallback=fallback, command=command + " > loop_setup.py")
     if verify:
@@ -176,6 +176,7 @@ def _args(
     loop: str,
     selector: str | None,
     fallback: bool,
+    bench_file: Path | None,
 ) -> str:
     """The options that shaped the module, for its header (values are checked by then)."""
     parts = []
@@ -193,6 +194,10 @@ def _args(
         parts.append(f"--selector {selector}")
     if fallback:
         parts.append("--fallback")
+    if bench_file is not None:
+        import shlex
+
+        parts.append(f"--bench {shlex.quote(str(bench_file))}")
     return "".join(" " + p for p in parts)
 
 
