@@ -19,12 +19,13 @@ import selectors
 import socket
 import sys
 import time
+from typing import Any, Dict, List, Optional, Tuple
 
 MARKER = "@@iodetect@@ "
 IDLE_BATCH = 256
 
 
-def say(doc):
+def say(doc: Dict[str, Any]) -> None:
     sys.stdout.write(MARKER + json.dumps(doc) + "\n")
     sys.stdout.flush()
 
@@ -33,7 +34,7 @@ class Failure(Exception):
     """The cell cannot go on: the server hung, closed a connection or echoed wrong bytes."""
 
 
-def pin(cpu):
+def pin(cpu: Optional[str]) -> Optional[int]:
     """Run on one CPU when asked ("first" or "last" allowed CPU); the CPU, or None.
 
     Where client and server run changes what a request costs: on a VM, a wake-up across CPUs
@@ -44,7 +45,7 @@ def pin(cpu):
     if cpu is None or getaffinity is None or setaffinity is None:
         return None
     try:
-        allowed = sorted(getaffinity(0))
+        allowed: List[int] = sorted(getaffinity(0))
         chosen = allowed[0] if cpu == "first" else allowed[-1]
         setaffinity(0, {chosen})
     except (OSError, ValueError, IndexError):
@@ -52,7 +53,7 @@ def pin(cpu):
     return chosen
 
 
-def raise_nofile(need):
+def raise_nofile(need: int) -> Optional[Tuple[int, int]]:
     if sys.platform == "win32":
         return None
     import resource
@@ -65,7 +66,7 @@ def raise_nofile(need):
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def connect(host, port, timeout):
+def connect(host: str, port: int, timeout: float) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -78,7 +79,7 @@ def connect(host, port, timeout):
     return sock
 
 
-def echo_once(sock, payload, timeout):
+def echo_once(sock: socket.socket, payload: bytes, timeout: float) -> None:
     """Blocking round trip with a deadline; the echo must be exactly the payload."""
     sock.settimeout(timeout)
     sock.sendall(payload)
@@ -98,12 +99,12 @@ def echo_once(sock, payload, timeout):
 class Control:
     """The server's control port: "mark" gives the server's CPU time at that instant."""
 
-    def __init__(self, host, port, timeout):
+    def __init__(self, host: str, port: int, timeout: float) -> None:
         self.sock = connect(host, port, timeout)
         self.reader = self.sock.makefile("rb")
         self.timeout = timeout
 
-    def mark(self):
+    def mark(self) -> Dict[str, Any]:
         try:
             self.sock.sendall(b"mark\n")
             line = self.reader.readline()
@@ -113,9 +114,10 @@ class Control:
             raise Failure("server control connection lost: %s" % exc) from None
         if not line:
             raise Failure("server closed its control connection (crashed?)")
-        return json.loads(line.decode("ascii"))
+        reply: Dict[str, Any] = json.loads(line.decode("ascii"))
+        return reply
 
-    def close(self):
+    def close(self) -> None:
         self.reader.close()
         self.sock.close()
 
@@ -123,28 +125,28 @@ class Control:
 class Driver:
     """Keeps one request outstanding on each active connection and verifies each echo."""
 
-    def __init__(self, socks, messages, stall):
+    def __init__(self, socks: List[socket.socket], messages: List[bytes], stall: float) -> None:
         self.sel = selectors.DefaultSelector()
         self.socks = socks
         self.messages = messages
         self.stall = stall
         n = len(socks)
         self.index = [i % len(messages) for i in range(n)]
-        self.parts: list[list[bytes]] = [[] for _ in range(n)]
+        self.parts: List[List[bytes]] = [[] for _ in range(n)]
         self.got = [0] * n
-        self.out: list[memoryview | None] = [None] * n
+        self.out: List[Optional[memoryview]] = [None] * n
         self.started = [0.0] * n
         self.done = 0
         self.bytes = 0
         self.recording = False
-        self.latencies: list[float] = []
+        self.latencies: List[float] = []
         for i, s in enumerate(socks):
             s.setblocking(False)
             self.sel.register(s, selectors.EVENT_READ, i)
         for i in range(n):
             self.send_next(i)
 
-    def send_next(self, i):
+    def send_next(self, i: int) -> None:
         msg = self.messages[self.index[i]]
         self.started[i] = time.perf_counter()
         sock = self.socks[i]
@@ -158,7 +160,7 @@ class Driver:
             self.out[i] = memoryview(msg)[sent:]
             self.sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, i)
 
-    def run(self, until):
+    def run(self, until: float) -> None:
         sel_select = self.sel.select
         perf = time.perf_counter
         last = perf()
@@ -219,11 +221,11 @@ class Driver:
                     self.index[i] = (self.index[i] + 1) % len(self.messages)
                     self.send_next(i)
 
-    def close(self):
+    def close(self) -> None:
         self.sel.close()
 
 
-def host_ticks():
+def host_ticks() -> Optional[Tuple[float, float, float]]:
     """(busy, steal, total) CPU seconds of the whole host so far, or None off Linux."""
     text = read("/proc/stat", 4096)
     if not text or not text.startswith("cpu "):
@@ -239,19 +241,19 @@ def host_ticks():
     return busy / hz, steal / hz, (busy + idle + iowait + steal) / hz
 
 
-def percentile(sorted_values, q):
+def percentile(sorted_values: List[float], q: float) -> Optional[float]:
     if not sorted_values:
         return None
     k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[k]
 
 
-def open_idle(host, port, count, timeout, keep):
+def open_idle(host: str, port: int, count: int, timeout: float, keep: List[socket.socket]) -> None:
     """Open `count` idle connections, each proven accepted by a one-byte echo, in batches."""
     sel = selectors.DefaultSelector()
     try:
         while len(keep) < count:
-            batch = []
+            batch: List[socket.socket] = []
             for _ in range(min(IDLE_BATCH, count - len(keep))):
                 s = connect(host, port, timeout)
                 keep.append(s)
@@ -277,7 +279,7 @@ def open_idle(host, port, count, timeout, keep):
         sel.close()
 
 
-def load(params):
+def load(params: Dict[str, Any]) -> Dict[str, Any]:
     host = params.get("host", "127.0.0.1")
     port = int(params["port"])
     conns = int(params.get("conns", 1))
@@ -290,13 +292,13 @@ def load(params):
     cpu = pin(params.get("cpu"))
     if limits is not None and limits[0] != -1 and limits[0] < idle + conns + 32:
         return {"error": "descriptor limit %d is too low for %d connections" % (limits[0], idle)}
-    messages = []
+    messages: List[bytes] = []
     for size in sizes:
         for _ in range(4):
             messages.append(os.urandom(size))
-    socks: list[socket.socket] = []
-    ctl = None
-    driver = None
+    socks: List[socket.socket] = []
+    ctl: Optional[Control] = None
+    driver: Optional[Driver] = None
     phase = "connect"
     try:
         ctl = Control(host, int(params["control"]), stall)
@@ -341,7 +343,8 @@ def load(params):
     lat = sorted(driver.latencies)
     user = after["user"] - before["user"]
     system = after["system"] - before["system"]
-    other = steal = None
+    other: Optional[float] = None
+    steal: Optional[float] = None
     if h0 is not None and h1 is not None and h1[2] > h0[2]:
         # CPU the rest of the host used meanwhile: other work competing with this cell
         total = h1[2] - h0[2]
@@ -367,7 +370,7 @@ def load(params):
 # --- environment ---------------------------------------------------------------------------------
 
 
-def read(path, limit=65536):
+def read(path: str, limit: int = 65536) -> Optional[str]:
     try:
         with open(path, "rb") as fh:
             return fh.read(limit).decode("utf-8", "replace")
@@ -375,7 +378,7 @@ def read(path, limit=65536):
         return None
 
 
-def virtualization():
+def virtualization() -> Optional[str]:
     """A hypervisor hint from DMI or the cpuinfo flags; None on bare metal or when unknown."""
     vendor = (read("/sys/class/dmi/id/sys_vendor") or "").strip()
     product = (read("/sys/class/dmi/id/product_name") or "").strip()
@@ -389,7 +392,7 @@ def virtualization():
     return None
 
 
-def container():
+def container() -> Optional[str]:
     if os.path.exists("/.dockerenv"):
         return "docker"
     if os.path.exists("/run/.containerenv"):
@@ -403,7 +406,7 @@ def container():
     return None
 
 
-def cpu_model():
+def cpu_model() -> Optional[str]:
     import platform
 
     for line in (read("/proc/cpuinfo", 1 << 20) or "").splitlines():
@@ -412,7 +415,7 @@ def cpu_model():
     return platform.processor() or None
 
 
-def cpu_quota():
+def cpu_quota() -> Optional[float]:
     text = read("/sys/fs/cgroup/cpu.max")
     if text:
         parts = text.split()
@@ -424,7 +427,7 @@ def cpu_quota():
     return None
 
 
-def environment(params):
+def environment(params: Dict[str, Any]) -> Dict[str, Any]:
     import platform
 
     names = ("select", "poll", "epoll", "devpoll", "kqueue")
@@ -435,7 +438,7 @@ def environment(params):
         "DevpollSelector",
         "KqueueSelector",
     )
-    sels: dict[str, str | None] = {}
+    sels: Dict[str, Optional[str]] = {}
     for name, cls_name in zip(names, classes):
         cls = getattr(selectors, cls_name, None)
         if cls is None:
@@ -446,9 +449,9 @@ def environment(params):
             sels[name] = None
         except OSError as exc:
             sels[name] = "cannot be created: %s" % (exc.strerror or exc)
-    loops = {}
+    loops: Dict[str, Dict[str, Optional[str]]] = {}
     for name in params.get("loops", ["uvloop", "rloop", "winloop"]):
-        entry: dict[str, str | None] = {"version": None, "error": None}
+        entry: Dict[str, Optional[str]] = {"version": None, "error": None}
         try:
             from importlib import metadata
 
@@ -464,7 +467,8 @@ def environment(params):
         loops[name] = entry
     affinity = getattr(os, "sched_getaffinity", None)
     usable = len(affinity(0)) if affinity is not None else None
-    soft = hard = None
+    soft: Optional[int] = None
+    hard: Optional[int] = None
     if sys.platform != "win32":
         import resource
 
@@ -504,12 +508,12 @@ def environment(params):
     }
 
 
-def watchdog(seconds):
+def watchdog(seconds: float) -> None:
     time.sleep(seconds)
     os._exit(4)
 
 
-def main(params):
+def main(params: Dict[str, Any]) -> None:
     import threading
 
     # A backstop: whatever happens, this process ends (its caller also kills it at a deadline).

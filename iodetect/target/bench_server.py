@@ -17,6 +17,10 @@ import socket
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple, Type, Union, cast
+
+if TYPE_CHECKING:  # imported at run time only by the asyncio servers
+    import asyncio
 
 MARKER = "@@iodetect@@ "
 BACKLOG = 1024
@@ -31,12 +35,12 @@ SELECTOR_CLASSES = {
 }
 
 
-def say(doc):
+def say(doc: Dict[str, Any]) -> None:
     sys.stdout.write(MARKER + json.dumps(doc) + "\n")
     sys.stdout.flush()
 
 
-def cpu_times():
+def cpu_times() -> Tuple[float, float]:
     """User and system CPU seconds of this whole process (all threads)."""
     if sys.platform == "win32":
         return time.process_time(), 0.0
@@ -46,7 +50,7 @@ def cpu_times():
     return ru.ru_utime, ru.ru_stime
 
 
-def pin(cpu):
+def pin(cpu: Optional[str]) -> Optional[int]:
     """Run on one CPU when asked ("first" or "last" allowed CPU); the CPU, or None.
 
     Where client and server run changes what a request costs: on a VM, a wake-up across CPUs
@@ -57,7 +61,7 @@ def pin(cpu):
     if cpu is None or getaffinity is None or setaffinity is None:
         return None
     try:
-        allowed = sorted(getaffinity(0))
+        allowed: List[int] = sorted(getaffinity(0))
         chosen = allowed[0] if cpu == "first" else allowed[-1]
         setaffinity(0, {chosen})
     except (OSError, ValueError, IndexError):
@@ -65,7 +69,7 @@ def pin(cpu):
     return chosen
 
 
-def raise_nofile(need):
+def raise_nofile(need: int) -> Optional[int]:
     """Raise the soft descriptor limit towards the hard one when `need` descriptors are wanted."""
     if sys.platform == "win32":
         return None
@@ -81,14 +85,16 @@ def raise_nofile(need):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def make_selector(name):
-    cls = getattr(selectors, SELECTOR_CLASSES.get(name, ""), None)
+def make_selector(name: str) -> selectors.BaseSelector:
+    cls: Optional[Type[selectors.BaseSelector]] = getattr(
+        selectors, SELECTOR_CLASSES.get(name, ""), None
+    )
     if cls is None:
         raise LookupError("selector %s is not available here" % name)
     return cls()
 
 
-def listener(host):
+def listener(host: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -97,7 +103,7 @@ def listener(host):
     return sock
 
 
-def tune(conn):
+def tune(conn: socket.socket) -> None:
     with contextlib.suppress(OSError):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -105,7 +111,7 @@ def tune(conn):
 # --- control channel ---------------------------------------------------------------------------
 
 
-def control_thread(ctl, state, fault):
+def control_thread(ctl: socket.socket, state: Dict[str, int], fault: Optional[str]) -> None:
     """Answer "mark" with this process's CPU time; faults are injected here for tests."""
     ctl.settimeout(None)
     while True:
@@ -140,7 +146,7 @@ def control_thread(ctl, state, fault):
             conn.close()
 
 
-def watchdog(seconds):
+def watchdog(seconds: float) -> None:
     time.sleep(seconds)
     os._exit(4)
 
@@ -148,14 +154,14 @@ def watchdog(seconds):
 # --- servers -----------------------------------------------------------------------------------
 
 
-def serve_selectors(lsock, sel):
+def serve_selectors(lsock: socket.socket, sel: selectors.BaseSelector) -> None:
     """An echo server on a plain selectors loop: the cost of the selector, without asyncio."""
     lsock.setblocking(False)
     sel.register(lsock, selectors.EVENT_READ, None)
-    pending: dict[socket.socket, bytes] = {}  # bytes not yet sent
+    pending: Dict[socket.socket, bytes] = {}  # bytes not yet sent
     while True:
         for key, mask in sel.select():
-            sock: socket.socket = key.data
+            sock: Optional[socket.socket] = key.data  # None: the listener
             if sock is None:
                 for _ in range(BACKLOG):  # drain the queue: one select() for many accepts
                     try:
@@ -205,10 +211,10 @@ def serve_selectors(lsock, sel):
                     sel.modify(sock, selectors.EVENT_READ, sock)
 
 
-def serve_threads(lsock):
+def serve_threads(lsock: socket.socket) -> None:
     """Blocking sockets, one thread per connection: the baseline every loop is measured against."""
 
-    def handle(conn):
+    def handle(conn: socket.socket) -> None:
         try:
             while True:
                 data = conn.recv(CHUNK)
@@ -228,7 +234,7 @@ def serve_threads(lsock):
         threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
-def new_loop(name, selector):
+def new_loop(name: str, selector: Optional[str]) -> asyncio.AbstractEventLoop:
     """A fresh event loop of the named kind; ImportError when its package is missing."""
     if name == "asyncio":
         import asyncio
@@ -239,11 +245,13 @@ def new_loop(name, selector):
     if name in ("uvloop", "rloop", "winloop"):
         import importlib
 
-        return importlib.import_module(name).new_event_loop()
+        # set_event_loop() takes only an AbstractEventLoop: these loops subclass it.
+        loop: asyncio.AbstractEventLoop = importlib.import_module(name).new_event_loop()
+        return loop
     raise LookupError("unknown loop %s" % name)
 
 
-def loop_version(name):
+def loop_version(name: str) -> Optional[str]:
     if name == "asyncio":
         return None
     try:
@@ -254,12 +262,14 @@ def loop_version(name):
         return None
 
 
-async def start_style(loop, lsock, style):
+async def start_style(
+    loop: asyncio.AbstractEventLoop, lsock: socket.socket, style: str
+) -> Union[asyncio.AbstractServer, asyncio.Task[None]]:
     import asyncio
 
     if style == "streams":
 
-        async def handle(reader, writer):
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             tune(writer.get_extra_info("socket"))
             try:
                 while True:
@@ -278,16 +288,20 @@ async def start_style(loop, lsock, style):
     if style == "protocol":
 
         class Echo(asyncio.Protocol):
-            def connection_made(self, transport):
-                self.transport = transport
+            transport: Optional[asyncio.Transport]
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                # A stream server is always given a (read-write) Transport.
+                self.transport = cast(asyncio.Transport, transport)
                 sock = transport.get_extra_info("socket")
                 if sock is not None:
                     tune(sock)
 
-            def data_received(self, data):
-                self.transport.write(data)
+            def data_received(self, data: bytes) -> None:
+                # Never called after connection_lost(): no check on the measured path.
+                self.transport.write(data)  # type: ignore[union-attr]
 
-            def connection_lost(self, exc):
+            def connection_lost(self, exc: Optional[Exception]) -> None:
                 self.transport = None
 
         return await loop.create_server(Echo, sock=lsock, backlog=BACKLOG)
@@ -295,7 +309,7 @@ async def start_style(loop, lsock, style):
     if style == "sock":
         lsock.setblocking(False)
 
-        async def handle_sock(conn):
+        async def handle_sock(conn: socket.socket) -> None:
             try:
                 while True:
                     data = await loop.sock_recv(conn, CHUNK)
@@ -307,8 +321,8 @@ async def start_style(loop, lsock, style):
             finally:
                 conn.close()
 
-        async def accept_forever():
-            tasks = set()
+        async def accept_forever() -> None:
+            tasks: Set[asyncio.Task[None]] = set()
             while True:
                 conn, _ = await loop.sock_accept(lsock)
                 conn.setblocking(False)
@@ -322,7 +336,7 @@ async def start_style(loop, lsock, style):
     raise LookupError("unknown API style %s" % style)
 
 
-def serve_asyncio(lsock, params, ready):
+def serve_asyncio(lsock: socket.socket, params: Dict[str, Any], ready: Callable[[], None]) -> None:
     import asyncio
 
     loop = new_loop(params["loop"], params.get("selector"))
@@ -336,14 +350,14 @@ def serve_asyncio(lsock, params, ready):
         loop.close()
 
 
-def describe(params):
+def describe(params: Dict[str, Any]) -> Tuple[str, Optional[str]]:
     kind = params["kind"]
     if kind == "asyncio":
         return params["loop"], loop_version(params["loop"])
     return kind, None
 
 
-def main(params):
+def main(params: Dict[str, Any]) -> None:
     deadline = float(params.get("deadline", 120.0))
     threading.Thread(target=watchdog, args=(deadline,), daemon=True).start()
     raise_nofile(int(params.get("nofile", 0)))
@@ -365,7 +379,7 @@ def main(params):
     threading.Thread(
         target=control_thread, args=(ctl, state, params.get("fault")), daemon=True
     ).start()
-    info = {
+    info: Dict[str, Any] = {
         "port": lsock.getsockname()[1],
         "control": ctl.getsockname()[1],
         "pid": os.getpid(),
@@ -374,7 +388,7 @@ def main(params):
         "python": "%d.%d.%d" % sys.version_info[:3],
         "cpu": cpu,
     }
-    if kind == "selectors":
+    if sel is not None:  # kind == "selectors"
         info["selector_class"] = type(sel).__name__
         say(info)
         serve_selectors(lsock, sel)
@@ -383,7 +397,7 @@ def main(params):
         serve_threads(lsock)
     elif kind == "asyncio":
 
-        def ready():
+        def ready() -> None:
             say(info)
 
         try:
