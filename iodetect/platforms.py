@@ -20,6 +20,7 @@ from iodetect.model import (
     SelectCeiling,
     Selector,
 )
+from iodetect.target.probe import SELECTOR_CLASSES, SELECTOR_HOMES, loop_support
 
 PLATFORMS = ("linux", "darwin", "win32", "freebsd", "sunos")
 
@@ -46,29 +47,7 @@ _SELECTORS = {
     "freebsd": ("select", "poll", "kqueue"),
     "sunos": ("select", "poll", "devpoll"),
 }
-_HOMES = {
-    "poll": "Unix systems (not Windows)",
-    "epoll": "Linux only",
-    "devpoll": "Solaris and illumos only",
-    "kqueue": "macOS and the BSDs only",
-}
 _ORDER = ("kqueue", "epoll", "devpoll", "poll", "select")
-_SELECTOR_CLASS = {
-    "select": "SelectSelector",
-    "poll": "PollSelector",
-    "epoll": "EpollSelector",
-    "devpoll": "DevpollSelector",
-    "kqueue": "KqueueSelector",
-}
-
-
-def _support(name: str, plat: str, py: tuple[int, int]) -> tuple[bool, str]:
-    """Does `name` support this platform and Python at all (installed or not)?"""
-    if name == "uvloop":
-        return plat != "win32", "uvloop does not support Windows"
-    if name == "winloop":
-        return plat == "win32" and py >= (3, 9), "winloop supports Windows only, Python 3.9+"
-    return plat != "win32" and py >= (3, 10), "rloop supports Unix only, Python 3.10+"
 
 
 def documented_facts(platform: str, python: tuple[int, int] = (3, 13)) -> Facts:
@@ -80,14 +59,16 @@ def documented_facts(platform: str, python: tuple[int, int] = (3, 13)) -> Facts:
     selectors = tuple(
         Selector(name, True)
         if name in have
-        else Selector(name, False, f"select.{name} is absent on {platform} ({_HOMES[name]})")
+        else Selector(
+            name, False, f"select.{name} is absent on {platform} ({SELECTOR_HOMES[name]})"
+        )
         for name in ("select", "poll", "epoll", "devpoll", "kqueue")
     )
     default = next(name for name in _ORDER if name in have)
     get_loop = "raises" if python >= (3, 14) else "warns" if python >= (3, 12) else "ok"
     aio = Asyncio(
         default_loop="ProactorEventLoop" if windows else "_UnixSelectorEventLoop",
-        default_selector=None if windows else _SELECTOR_CLASS[default],
+        default_selector=None if windows else SELECTOR_CLASSES[default],
         policies_deprecated=python >= (3, 14),
         get_event_loop_without_loop=get_loop,
         has_runner=python >= (3, 11),
@@ -96,14 +77,14 @@ def documented_facts(platform: str, python: tuple[int, int] = (3, 13)) -> Facts:
     )
     loops = []
     for name in LOOP_NAMES:
-        ok, why = _support(name, platform, python)
+        ok, why = loop_support(name, None, _SYS_PLATFORM[platform], python)
         loops.append(
             Loop(
                 name=name,
                 installed=None,
                 importable=None,
                 supported=False,
-                support_note="unknown: documented facts" if ok else why,
+                support_note="unknown: documented facts" if ok else why or "unsupported",
             )
         )
     ceiling = SelectCeiling(
