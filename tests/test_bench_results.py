@@ -136,7 +136,7 @@ def test_json_round_trip_keeps_everything(tmp_path: Path) -> None:
     run = typical()
     doc = to_dict(run)
     assert doc["kind"] == "iodetect.bench"
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     figures = doc["cells"][0]["figures"]
     assert figures["status"] == "ok"
     assert figures["cpu_us_per_request"]["median"] == pytest.approx(15.0)
@@ -154,7 +154,8 @@ def test_json_round_trip_keeps_everything(tmp_path: Path) -> None:
         ("[]", "must be a JSON object"),
         ('{"kind": "iodetect.facts", "schema_version": 1}', "not iodetect bench results"),
         ('{"kind": "iodetect.bench", "schema_version": 99}', "unsupported bench schema_version"),
-        ('{"kind": "iodetect.bench", "schema_version": 1, "cells": []}', "missing field"),
+        ('{"kind": "iodetect.bench", "schema_version": 1}', "run the bench again"),
+        ('{"kind": "iodetect.bench", "schema_version": 2, "cells": []}', "missing field"),
     ],
 )
 def test_bad_results_file_is_one_line(tmp_path: Path, content: str | None, message: str) -> None:
@@ -280,3 +281,160 @@ def test_an_alpha_loop_is_reported_but_never_named_fastest() -> None:
     ev = evidence(dataclasses.replace(run, cells=tuple(cells)))
     assert ev.fastest_loop is None
     assert "rloop 0.40x" in ev.summary and "never chosen automatically" in ev.summary
+
+
+def windows(*spec: tuple[int, float, bool]) -> tuple[Sample, ...]:
+    """Windows from (round, server CPU us per request, ran at full speed)."""
+    return tuple(
+        dataclasses.replace(samples(us)[0], round=rnd, full_speed=full) for rnd, us, full in spec
+    )
+
+
+def test_figures_come_from_the_windows_at_full_speed() -> None:
+    # Windows at full speed from five processes, five more processes slowed by a neighbour.
+    fast = [(r, 10.0 + 0.1 * r, True) for r in range(1, 6)]
+    slow = [(r, 15.0 + 0.1 * r, False) for r in range(6, 11)]
+    cell = Cell(STD["protocol"], "pingpong", windows(*fast, *slow))
+    assert len(cell.full) == 5 and len(cell.used) == 5
+    assert cell.cpu is not None and cell.cpu.median == pytest.approx(10.3)
+    assert cell.stable and cell.status == "ok"
+    # The same windows without the speed verdict: an interval 50 % wide, unstable.
+    blind = Cell(STD["protocol"], "pingpong", windows(*[(r, us, True) for r, us, _ in fast + slow]))
+    assert not blind.stable and blind.cpu is not None and blind.cpu.spread > 0.3
+
+
+def test_a_cell_never_at_full_speed_is_unstable_however_tight() -> None:
+    cell = Cell(STD["protocol"], "pingpong", windows(*[(r, 15.0, False) for r in range(1, 8)]))
+    assert cell.cpu is not None and cell.cpu.spread == 0.0
+    assert cell.used == cell.samples  # too few at full speed: every window, flagged
+    assert not cell.stable and cell.status == "unstable"
+    # Two at full speed are still too few to compare on: every window is used.
+    two = Cell(
+        STD["protocol"], "pingpong", windows((1, 10.0, True), (2, 10.0, True), (3, 15.0, False))
+    )
+    assert len(two.used) == 3 and not two.stable
+
+
+def test_full_speed_windows_must_come_from_several_processes() -> None:
+    one = Cell(STD["protocol"], "pingpong", windows(*[(1, 10.0, True)] * 8))
+    assert one.cpu is not None and one.cpu.spread == 0.0 and not one.stable
+    four = Cell(STD["protocol"], "pingpong", windows(*[(1 + i % 4, 10.0, True) for i in range(8)]))
+    assert not four.stable
+    five = Cell(STD["protocol"], "pingpong", windows(*[(1 + i % 5, 10.0, True) for i in range(8)]))
+    assert five.stable
+
+
+def test_a_cell_is_as_steady_as_its_processes() -> None:
+    # Each process steady in itself, but the processes 20 % apart: the cell is unstable.
+    levels = (10.0, 12.0, 10.0, 12.0, 10.0, 12.0)
+    spec = [(r, lvl, True) for r, lvl in enumerate(levels, 1) for _ in range(4)]
+    cell = Cell(STD["protocol"], "pingpong", windows(*spec))
+    assert cell.cpu is not None and cell.cpu.n == 6 and cell.cpu.spread == pytest.approx(2 / 11)
+    assert not cell.stable
+    # Six processes within 4 %: stable, the median of the processes' medians.
+    near = (10.0, 10.2, 10.4, 10.1, 10.3, 10.2)
+    spec = [(r, lvl, True) for r, lvl in enumerate(near, 1) for _ in range(3)]
+    cell = Cell(STD["protocol"], "pingpong", windows(*spec))
+    assert cell.stable and cell.cpu is not None and cell.cpu.median == pytest.approx(10.2)
+
+
+def test_conclusions_say_how_much_of_the_run_was_slowed() -> None:
+    run = typical()
+    slowed = Cell(
+        STD["protocol"],
+        "bulk",
+        windows(*[(r, 20.0, r <= 2) for r in range(1, 9)]),
+    )
+    cells = [c for c in run.cells if not (c.variant == STD["protocol"] and c.workload == "bulk")]
+    text = "\n".join(conclusions(dataclasses.replace(run, cells=(*cells, slowed))))
+    assert "slower than its full speed in 6 of" in text
+    assert "fewer than 5 server processes with windows at full speed" in text
+
+
+def test_the_standard_loop_runs_on_proactor_on_windows() -> None:
+    win = dataclasses.replace(
+        env(uvloop="not installed"),
+        platform="win32",
+        default_selector="SelectSelector",
+        selectors=(
+            SelectorInfo("select", None),
+            SelectorInfo("poll", "not in this build of Python on win32"),
+            SelectorInfo("epoll", "not in this build of Python on win32"),
+            SelectorInfo("devpoll", "not in this build of Python on win32"),
+            SelectorInfo("kqueue", "not in this build of Python on win32"),
+        ),
+    )
+    assert win.standard_mechanism == "proactor"
+    planned = plan(win, Selection())
+    names = {(v.name, w.name) for v, w in planned.cells}
+    missing = {(c.variant.name, c.workload): c.unavailable for c in planned.unavailable}
+    for style in ("Protocol", "streams", "sock_*"):  # every style on the default mechanism
+        assert (f"asyncio proactor {style}", "pingpong") in names
+    assert ("asyncio select Protocol", "pingpong") in names
+    assert ("asyncio select streams", "pingpong") not in names
+    assert ("asyncio proactor Protocol", "idle10000") in names
+    assert "at most 500 sockets" in (missing[("asyncio select Protocol", "idle900")] or "")
+    assert "at most 500 sockets" in (missing[("selectors select", "idle10000")] or "")
+    # Off Windows the proactor cells are listed with the reason.
+    here = {
+        (c.variant.name, c.workload): c.unavailable for c in plan(env(), Selection()).unavailable
+    }
+    assert here[("asyncio proactor Protocol", "pingpong")] == "IOCP: Windows only"
+    # Comparisons with the standard loop use its default mechanism.
+    from iodetect.bench.analysis import loop_variant
+
+    run = dataclasses.replace(run_of([]), environment=win)
+    assert loop_variant(run, "asyncio", "streams").name == "asyncio proactor streams"
+
+
+def test_agreement_of_two_runs() -> None:
+    from iodetect.bench.analysis import agreement
+
+    run = typical()
+    same = agreement(run, run)
+    assert same.agree and same.changed == () and len(same.cells) >= 10
+    # One stable cell 20 % dearer in the second run: it moved; the verdicts still hold.
+    dearer = [
+        Cell(c.variant, c.workload, samples(*(s.cpu_us * 1.2 for s in c.samples)))
+        if c.variant == Variant("threads") and c.workload == "pingpong"
+        else c
+        for c in run.cells
+    ]
+    moved = agreement(run, dataclasses.replace(run, cells=tuple(dearer)))
+    assert [(m[0], m[1]) for m in moved.moved] == [("threads", "pingpong")]
+    assert not moved.agree
+    # uvloop as dear as the standard loop: a conclusion changes.
+    tied = agreement(run, typical(uv_factor=1.0))
+    assert not tied.agree
+    assert any(which == "first" and "uvloop needs #x" in line for which, line in tied.changed)
+
+
+def test_compare_cli(tmp_path: Path) -> None:
+    from support import run_cli
+
+    first, second, dearer = (tmp_path / n for n in ("a.json", "b.json", "c.json"))
+    first.write_text(to_json(typical()), encoding="utf-8")
+    second.write_text(to_json(typical(uv_jitter=0.02)), encoding="utf-8")
+    dearer.write_text(to_json(typical(uv_factor=0.6)), encoding="utf-8")
+    out = run_cli("bench", "--compare", str(first), str(second))
+    assert out.returncode == 0, out.stderr
+    assert "agree within 10 %" in out.stdout and "The conclusions are the same" in out.stdout
+    out = run_cli("bench", "--compare", str(first), str(dearer))
+    assert out.returncode == 1
+    assert "do not" in out.stdout and "uvloop Protocol" in out.stdout
+    out = run_cli("bench", "--compare", str(first), str(tmp_path / "missing.json"))
+    assert out.returncode == 2 and "cannot read bench results" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_style_difference_near_the_threshold_is_borderline() -> None:
+    from iodetect.bench.analysis import Versus, _style_mark
+
+    assert _style_mark(Versus(1.02, 0, 3, 0)) == " (tie)"
+    assert _style_mark(Versus(1.40, 0, 0, 3)) == ""  # dearer everywhere
+    assert _style_mark(Versus(1.40, 0, 1, 2)) == ""  # dearer in most, and by far
+    # 12-16 % dearer, beyond the spread in one or two of three workloads: the same word.
+    assert _style_mark(Versus(1.12, 0, 2, 1)) == " (borderline)"
+    assert _style_mark(Versus(1.16, 0, 1, 2)) == " (borderline)"
+    assert _style_mark(Versus(0.85, 2, 1, 0)) == " (borderline)"
+    assert _style_mark(Versus(0.60, 3, 0, 0)) == ""

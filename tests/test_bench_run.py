@@ -22,7 +22,7 @@ from support import run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to audit leftovers")
 
-TINY = {"rounds": 1, "duration": 0.03, "warmup": 0.01, "stall": 2.0}
+TINY = {"rounds": 1, "windows": 1, "duration": 0.03, "warmup": 0.01, "stall": 2.0, "budget": None}
 
 
 def children() -> list[int]:
@@ -82,15 +82,19 @@ def test_every_variant_starts_echoes_and_stops(audit: list[int]) -> None:
         assert expected in names
     for cell in measured:
         assert cell.failures == (), (cell.variant.name, cell.workload, cell.failures)
-        assert len(cell.samples) == 1
-        s = cell.samples[0]
-        assert s.requests > 0 and s.server_cpu >= 0 and s.wall > 0
-        assert s.shared  # default placement: server and load generator on one CPU
+        # One window, or up to MORE_WINDOWS once the run has a speed reference and the
+        # window was measured while the CPU ran slow.
+        assert 1 <= len(cell.samples) <= runner.MORE_WINDOWS
+        for s in cell.samples:
+            assert s.requests > 0 and s.server_cpu >= 0 and s.wall > 0
+            assert s.probe is not None and s.probe_high is not None and 0 < s.probe <= s.probe_high
+            assert s.shared  # default placement: server and load generator on one CPU
     for cell in result.cells:
         if cell.unavailable is not None:
             assert cell.variant.loop in ("uvloop", "rloop", "winloop") or cell.variant.selector in (
                 "devpoll",
                 "kqueue",
+                "proactor",
             )
     # One fresh server per cell and round, and per window measured again.
     assert len(audit) == len(measured) + sum(c.repeated for c in measured)
@@ -128,11 +132,16 @@ def test_a_loop_that_is_not_installed_is_unavailable(audit: list[int]) -> None:
 def test_cli_json_and_show(tmp_path: Path) -> None:
     out = run_cli(
         "bench", "--loops", "selectors", "--selectors", "epoll", "--workloads", "pingpong",
-        "--rounds", "1", "--duration", "0.05", "--json",
+        "--rounds", "1", "--windows", "2", "--duration", "0.05", "--budget", "0", "--json",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert doc["kind"] == "iodetect.bench" and doc["schema_version"] == 1
+    assert doc["kind"] == "iodetect.bench" and doc["schema_version"] == 2
+    (measured,) = [c for c in doc["cells"] if c["samples"]]
+    assert measured["figures"]["windows"] == 2  # no top-up round with --budget 0
+    assert [w["window"] for w in measured["samples"]] == [1, 2]
+    assert all(w["probe"] > 0 for w in measured["samples"])
+    assert doc["speed_reference"] > 0
     path = tmp_path / "run.json"
     path.write_text(out.stdout, encoding="utf-8")
     shown = run_cli("bench", "--show", str(path))
@@ -145,6 +154,10 @@ def test_cli_json_and_show(tmp_path: Path) -> None:
         (("--loops", "gevent"), "unknown loop 'gevent'"),
         (("--workloads", "huge"), "unknown workload 'huge'"),
         (("--rounds", "0"), "--rounds must be"),
+        (("--windows", "0"), "--windows must be"),
+        (("--budget", "-1"), "--budget must be"),
+        (("--selectors", "iocp"), "unknown selector 'iocp'"),
+        (("--compare", "/nonexistent/a.json", "/nonexistent/b.json"), "cannot read bench"),
         (("--show", "/nonexistent/run.json"), "cannot read bench results"),
         (("--python", "/nonexistent/python"), "command not found"),
     ],
@@ -199,13 +212,13 @@ def test_report_takes_the_evidence_of_a_saved_run(tmp_path: Path) -> None:
 def test_a_disturbed_window_is_measured_again(monkeypatch: pytest.MonkeyPatch) -> None:
     others = iter([0.5, 0.3, 0.0, 0.9, 0.9, 0.9])  # cell 1: two repeats; cell 2: gives up
 
-    def fake(variant: Any, w: Any, sel: Any, round_no: int, fault: Any = None) -> Sample:
-        return Sample(round_no, 100, 0.1, 0.001, 0.01, other=next(others))
+    def fake(variant: Any, w: Any, sel: Any, round_no: int, *args: Any) -> list[Sample]:
+        return [Sample(round_no, 100, 0.1, 0.001, 0.01, other=next(others))]
 
     monkeypatch.setattr(runner, "run_cell", fake)
     monkeypatch.setattr(runner, "REPEAT_BUDGET", 10.0)  # no limit here
     sel = Selection(loops=("selectors",), selectors=("epoll",), workloads=("pingpong", "bulk"))
-    result = run(dataclasses.replace(sel, rounds=1, seed=3))
+    result = run(dataclasses.replace(sel, rounds=1, seed=3, budget=None))
     cells = [c for c in result.cells if c.samples]
     assert sorted(c.repeated for c in cells) == [2, 2]
     assert sorted(c.samples[0].other or 0 for c in cells) == [0.0, 0.9]
@@ -254,10 +267,77 @@ def test_terminating_the_cli_stops_every_process() -> None:
 
 
 def test_repeats_stop_at_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake(variant: Any, w: Any, sel: Any, round_no: int, fault: Any = None) -> Sample:
-        return Sample(round_no, 100, 0.1, 0.001, 0.01, other=0.9)  # always disturbed
+    def fake(variant: Any, w: Any, sel: Any, round_no: int, *args: Any) -> list[Sample]:
+        return [Sample(round_no, 100, 0.1, 0.001, 0.01, other=0.9)]  # always disturbed
 
     monkeypatch.setattr(runner, "run_cell", fake)
     sel = Selection(loops=("selectors",), selectors=("epoll",), workloads=("pingpong",))
-    result = run(dataclasses.replace(sel, rounds=20, seed=3))
+    result = run(dataclasses.replace(sel, rounds=20, seed=3, budget=None))
     assert sum(c.repeated for c in result.cells) == 3  # 15 % of 20 windows
+
+
+def test_the_load_generator_measures_more_windows_while_the_cpu_is_slow(audit: list[int]) -> None:
+    sel = Selection(**{**TINY, "windows": 2})
+    v, w = Variant("selectors", selector="epoll"), workload("pingpong")
+    # No reference yet: exactly the windows asked for.
+    assert len(run_cell(v, w, sel, 1)) == 2
+    # A reference no probe can meet: the CPU never runs at full speed, so it stops at the cap.
+    slow = run_cell(v, w, sel, 1, reference=1e-12)
+    assert len(slow) == 2 * runner.MORE_WINDOWS
+    assert [s.window for s in slow] == list(range(1, 2 * runner.MORE_WINDOWS + 1))
+    # A reference every probe meets: two windows again.
+    assert len(run_cell(v, w, sel, 1, reference=10.0)) == 2
+
+
+def fake_speed(slow_cells: set[str], calls: list[tuple[str, int]]) -> Any:
+    """A run_cell stand-in: cells named in slow_cells always probe 1.5x slower."""
+
+    def fake(variant: Any, w: Any, sel: Any, round_no: int, *args: Any) -> list[Sample]:
+        calls.append((variant.name, round_no))
+        probe = 1.5e-5 if variant.name in slow_cells else 1e-5
+        return [
+            Sample(round_no, 100, 0.05, 0.001, 0.01, window=k, probe=probe, probe_high=probe)
+            for k in (1, 2)
+        ]
+
+    return fake
+
+
+def test_unsettled_cells_get_top_up_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(runner, "run_cell", fake_speed({"selectors poll"}, calls))
+    sel = Selection(
+        loops=("selectors",), selectors=("poll", "epoll"), workloads=("pingpong",), rounds=5, seed=1
+    )
+    result = run(sel)
+    poll = [r for name, r in calls if name == "selectors poll"]
+    epoll = [r for name, r in calls if name == "selectors epoll"]
+    assert epoll == [1, 2, 3, 4, 5]  # five processes at full speed, steady: no top-up
+    assert poll == list(range(1, 11))  # never at full speed: top-up rounds, at most `rounds`
+    cells = {c.variant.name: c for c in result.cells if c.samples}
+    assert all(s.full_speed for s in cells["selectors epoll"].samples)
+    assert not any(s.full_speed for s in cells["selectors poll"].samples)
+    assert cells["selectors epoll"].status == "ok" and cells["selectors poll"].status == "unstable"
+    assert result.speed_reference == pytest.approx(1e-5)
+    # No budget, no top-up.
+    calls.clear()
+    run(dataclasses.replace(sel, budget=None))
+    assert len(calls) == 10
+
+
+def test_the_budget_bounds_the_top_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(runner, "run_cell", fake_speed({"selectors poll"}, calls))
+    sel = Selection(
+        loops=("selectors",), selectors=("poll",), workloads=("pingpong",), rounds=3, seed=1
+    )
+    run(dataclasses.replace(sel, budget=0.0))  # a top-up round would end past the budget
+    assert [r for _, r in calls] == [1, 2, 3]
+
+
+def test_proactor_is_windows_only(audit: list[int]) -> None:
+    v = Variant("asyncio", loop="asyncio", selector="proactor", style="protocol")
+    with pytest.raises(Unavailable, match="Windows only"):
+        run_cell(v, workload("pingpong"), Selection(**TINY), 1)

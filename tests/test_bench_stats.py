@@ -88,3 +88,43 @@ def test_load_bound_on_own_and_shared_cpu() -> None:
     assert not stats.load_bound(0.55, 0.4, 1.0, shared=True)
     assert not stats.load_bound(0.3, 0.2, 1.0, shared=True)  # CPU mostly idle
     assert not stats.load_bound(1.0, 0.0, 0.0, shared=False)
+
+
+def test_speed_reference_and_full_speed() -> None:
+    probes = [26.0] * 10 + [38.0] * 90  # the CPU at full speed a tenth of the time
+    ref = stats.speed_reference([p * 1e-6 for p in probes])
+    assert ref == pytest.approx(26.0e-6)
+    assert stats.speed_reference([]) is None
+    assert stats.at_full_speed(26.0e-6 * 1.05, ref)
+    assert not stats.at_full_speed(26.0e-6 * 1.06, ref)
+    assert stats.at_full_speed(None, ref) and stats.at_full_speed(1.0, None)  # nothing to tell
+    one_odd = stats.speed_reference([1e-6] + [26e-6] * 99)  # one odd probe cannot set it
+    assert one_odd == pytest.approx(26e-6)
+
+
+def test_enough_full_speed_counts_processes_not_windows() -> None:
+    assert stats.enough_full_speed([1, 2, 3, 4, 5])
+    assert not stats.enough_full_speed([1, 2, 3, 4] * 3)
+
+
+def test_the_interval_of_the_median_from_order_statistics() -> None:
+    # The k-th smallest and largest of n bound the median with >= 90 %: binomial tails.
+    assert [stats.interval_rank(n) for n in (1, 4, 5, 6, 8, 9, 12, 20)] == [
+        None, None, 1, 1, 2, 2, 3, 6,
+    ]  # fmt: skip
+    for n in range(5, 40):
+        k = stats.interval_rank(n)
+        assert k is not None
+        outside = 2 * sum(math.comb(n, i) for i in range(k)) / 2**n
+        assert outside <= 0.10 < 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    s = stats.median_interval([10.0, 10.4, 9.8, 10.2, 10.1, 30.0, 10.3, 9.9])
+    assert s is not None and (s.low, s.high, s.n) == (9.9, 10.4, 8)
+    assert s.median == pytest.approx(10.15)
+    few = stats.median_interval([10.0, 11.0, 12.0])  # too few for 90 %: the whole range
+    assert few is not None and (few.low, few.high) == (10.0, 12.0)
+    assert stats.median_interval([]) is None
+
+
+def test_by_process_takes_each_process_median() -> None:
+    pairs = [(2, 5.0), (1, 10.0), (1, 12.0), (2, 7.0), (1, 11.0), (3, 1.0)]
+    assert stats.by_process(pairs) == [11.0, 6.0, 1.0]

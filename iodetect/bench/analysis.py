@@ -8,6 +8,7 @@ rather than something wrong.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from iodetect.bench import stats
@@ -19,8 +20,13 @@ from iodetect.bench.results import (
     BenchRun,
     Variant,
 )
-from iodetect.bench.stats import DISTURBED, REPEAT_BUDGET, Summary
-from iodetect.model import SELECTOR_NAMES
+from iodetect.bench.stats import (
+    DISTURBED,
+    MIN_COMPARED,
+    MIN_PROCESSES,
+    REPEAT_BUDGET,
+    Summary,
+)
 from iodetect.recommend import BenchEvidence
 
 WORKLOAD_WORDS = {
@@ -31,9 +37,12 @@ WORKLOAD_WORDS = {
     "idle10000": "10000 idle",
 }
 LOOP_WORKLOADS = ("pingpong", "concurrent", "bulk")
+# A style's difference that some workloads show beyond the spread and others do not is clear
+# only from this ratio on; below it, it is borderline (rloop sock_* against streams, 1.10-1.18x
+# here, came out dearer in one or in two of three workloads from one run to the next).
+CLEAR = 1.25
 FLAT = 1.25  # idle cost within this factor of the no-idle cost counts as flat
 BUSY = 0.20  # other work above this share of the host's CPU makes a run noisy
-MIN_SAMPLES = 3  # rounds a cell needs before it is compared
 # Loops the evidence may name as fastest: rloop (self-declared alpha) and winloop (0.x) are
 # measured and reported, but never chosen automatically.
 STABLE_LOOPS = ("uvloop",)
@@ -48,8 +57,8 @@ def host_busy(run: BenchRun) -> tuple[float, float] | None:
 
 
 def default_selector(run: BenchRun) -> str | None:
-    cls = run.environment.default_selector.lower()
-    return next((n for n in SELECTOR_NAMES if cls == f"{n}selector"), None)
+    """The standard loop's default mechanism on the target: a selector, or proactor."""
+    return run.environment.standard_mechanism
 
 
 def loop_variant(run: BenchRun, loop: str, style: str) -> Variant:
@@ -62,12 +71,12 @@ def figure(
     run: BenchRun, variant: Variant, workload: str, compared: bool = False
 ) -> Summary | None:
     """The CPU-per-request summary of a cell; None when not measured, or, for a comparison,
-    measured fewer than MIN_SAMPLES times (too few for a range)."""
+    measured fewer than MIN_COMPARED times (too few for a range)."""
     cell = run.cell(variant.name, workload)
     if cell is None or cell.unavailable is not None:
         return None
     cpu = cell.cpu
-    if cpu is None or (compared and cpu.n < MIN_SAMPLES):
+    if cpu is None or (compared and cpu.n < MIN_COMPARED):
         return None
     return cpu
 
@@ -256,8 +265,7 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
             v = style_versus(run, loop, style)
             if v.ratio is None:
                 continue
-            mark = "" if (v.better or v.worse) else " (tie)"
-            parts.append(f"{STYLE_NAMES[style]} {v.ratio:.2f}x{mark}")
+            parts.append(f"{STYLE_NAMES[style]} {v.ratio:.2f}x{_style_mark(v)}")
         if parts:
             where = f"asyncio ({std_sel})" if loop == STANDARD_LOOP else loop
             out.append(f"API styles on {where}, against streams: " + ", ".join(parts))
@@ -301,11 +309,20 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
             "host gives firmer figures"
         )
     measured = [c for c in run.cells if c.unavailable is None]
+    windows = [s for c in measured for s in c.samples]
+    slow = [s for s in windows if not s.full_speed]
+    if slow:
+        out.append(
+            f"the CPU ran slower than its full speed in {len(slow)} of {len(windows)} windows "
+            f"({len(slow) / len(windows) * 100:.0f} %; other work on its core, by the speed "
+            "probe): the figures come from the windows at full speed"
+        )
     unstable = [c for c in measured if c.status == "unstable"]
     if unstable:
         out.append(
-            f"{len(unstable)} of {len(measured)} cells are unstable (spread >= 10 %): their wide "
-            "ranges make ties more likely"
+            f"{len(unstable)} of {len(measured)} cells are unstable (the interval of the median "
+            f"10 % wide or more, or fewer than {MIN_PROCESSES} server processes with windows at "
+            "full speed): their wide ranges make ties more likely"
         )
     sat = [c for c in measured if c.saturated]
     if sat:
@@ -324,6 +341,18 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
     if failed:
         out.append(f"{len(failed)} cells had failed rounds (see the notes)")
     return tuple(out)
+
+
+def _style_mark(v: Versus) -> str:
+    """Nothing for a clear difference, "(tie)" when no workload shows one beyond the spread,
+    "(borderline)" when the workloads disagree on a difference under CLEAR: one more process
+    would tip such a verdict either way, so it is named as what it is."""
+    if not v.wins and not v.losses:
+        return " (tie)"
+    clear = v.ratio is not None and (v.ratio >= CLEAR or v.ratio <= 1 / CLEAR)
+    if (v.better or v.worse) and (clear or v.ties == 0):
+        return ""
+    return " (borderline)"
 
 
 def _idle_costs(run: BenchRun) -> str | None:
@@ -363,3 +392,43 @@ def _big_idle(run: BenchRun) -> str | None:
     return "with 10000 idle connections, per request: " + ", ".join(
         f"{n} {m:.0f} us" for m, n in parts
     )
+
+
+# --- two runs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Two runs side by side: the cells stable in both and the conclusions that differ."""
+
+    cells: tuple[tuple[str, str, float, float], ...]  # variant, workload, first, second median
+    changed: tuple[tuple[str, str], ...]  # conclusions (numbers masked) in one run, not the other
+
+    @property
+    def moved(self) -> tuple[tuple[str, str, float, float], ...]:
+        """Cells stable in both whose medians differ by MIN_EFFECT or more."""
+        return tuple(c for c in self.cells if abs(c[3] / c[2] - 1) >= stats.MIN_EFFECT)
+
+    @property
+    def agree(self) -> bool:
+        return not self.changed and not self.moved
+
+
+def _verdicts(run: BenchRun) -> list[str]:
+    """The conclusions with every number masked: what they say, not the figures."""
+    return [re.sub(r"[-+]?\d+(?:\.\d+)?", "#", line) for line in conclusions(run)]
+
+
+def agreement(first: BenchRun, second: BenchRun) -> Agreement:
+    """Do two runs (on one host, or before and after a change) say the same?"""
+    cells = []
+    for a in first.cells:
+        b = second.cell(a.variant.name, a.workload)
+        ca, cb = a.cpu, b.cpu if b is not None else None
+        if b is not None and a.stable and b.stable and ca is not None and cb is not None:
+            cells.append((a.variant.name, a.workload, ca.median, cb.median))
+    va, vb = _verdicts(first), _verdicts(second)
+    changed = tuple(("first", v) for v in va if v not in vb) + tuple(
+        ("second", v) for v in vb if v not in va
+    )
+    return Agreement(tuple(cells), changed)

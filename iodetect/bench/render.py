@@ -6,8 +6,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from iodetect.bench.analysis import WORKLOAD_WORDS, conclusions, host_busy
+from iodetect.bench.analysis import WORKLOAD_WORDS, Agreement, conclusions, host_busy
 from iodetect.bench.results import LOOPS, WORKLOAD_NAMES, BenchRun, Cell, Variant
+from iodetect.bench.stats import MIN_EFFECT
 
 BAR_WIDTH = 40
 
@@ -38,8 +39,8 @@ def _cpu_text(cell: Cell | None) -> Text:
     cpu = cell.cpu
     if cpu is None:
         return Text("failed", style="red")
-    text = Text(f"{cpu.median:.1f} ±{cpu.spread * 100:.0f}%")
-    if not cpu.stable:
+    text = Text(f"{cpu.median:.1f} {cpu.spread * 100:.0f}%")
+    if not cell.stable:
         text.stylize("yellow")
         text.append("~", style="yellow")
     if cell.failures:
@@ -60,9 +61,9 @@ def _rate_text(cell: Cell | None) -> Text:
 
 
 def cpu_table(run: BenchRun) -> Table:
-    s = run.settings
     table = Table(
-        title=f"Server CPU per request, us (median ±spread, {s.rounds} rounds; lower is better)",
+        title="Server CPU per request, us (median of the server processes at full CPU speed, "
+        "and the width of its 90 % interval; lower is better)",
         title_justify="left",
     )
     table.add_column("variant")
@@ -71,7 +72,10 @@ def cpu_table(run: BenchRun) -> Table:
         table.add_column(WORKLOAD_WORDS.get(w, w), justify="right")
     for v in _rows(run):
         table.add_row(v.name, *(_cpu_text(run.cell(v.name, w)) for w in workloads))
-    table.caption = "~ unstable (spread >= 10 %)  ! a round failed  * load generator saturated"
+    table.caption = (
+        "~ unstable (interval >= 10 %, or under 5 processes at full speed)  ! a round failed  "
+        "* load generator saturated"
+    )
     return table
 
 
@@ -95,8 +99,8 @@ def bar_chart(run: BenchRun, workload: str) -> Table | None:
     for v in _rows(run):
         cell = run.cell(v.name, workload)
         cpu = cell.cpu if cell is not None else None
-        if cpu is not None:
-            points.append((cpu.median, v.name, cpu.stable))
+        if cell is not None and cpu is not None:
+            points.append((cpu.median, v.name, cell.stable))
     if not points:
         return None
     points.sort()
@@ -128,11 +132,14 @@ def environment_line(run: BenchRun) -> str:
     busy = host_busy(run)
     if busy is not None:
         load += f"; other work {busy[0] * 100:.0f} % of CPU (median)"
+    ref = run.speed_reference
+    speed = f", speed probe {ref * 1e6:.1f} us at full speed" if ref is not None else ""
     return (
         f"{e.os} {e.kernel} {e.machine} ({where}), {cpus}, {e.cpu_model or 'cpu unknown'}; "
         f"{e.implementation} {e.python_release}"
         + (f", {loops}" if loops else "")
-        + f"; {s.rounds} rounds x {s.duration:g} s after {s.warmup:g} s warm-up, "
+        + f"; {s.rounds} rounds x {s.windows} windows of {s.duration:g} s after {s.warmup:g} s "
+        f"warm-up{speed}, "
         f"placement {s.placement}{'' if e.can_pin is not False else ' (not possible here)'}, "
         f"seed {s.seed}; {run.seconds:g} s in all{load}"
     )
@@ -174,3 +181,33 @@ def render(run: BenchRun, console: Console) -> None:
         console.print(Text("Notes", style="bold"))
         for line in extra:
             console.print(f"- {line}", highlight=False, style="dim")
+
+
+def render_agreement(found: Agreement, first: str, second: str, console: Console) -> None:
+    """Cells stable in both runs with their medians, then the conclusions that differ."""
+    table = Table(
+        title=f"Cells stable in both runs: server CPU per request, us ({first} -> {second})",
+        title_justify="left",
+    )
+    table.add_column("variant")
+    table.add_column("workload")
+    for name in ("first", "second", "change"):
+        table.add_column(name, justify="right")
+    for name, w, a, b in found.cells:
+        change = Text(f"{(b / a - 1) * 100:+.1f} %")
+        if abs(b / a - 1) >= MIN_EFFECT:
+            change.stylize("red")
+        table.add_row(name, WORKLOAD_WORDS.get(w, w), f"{a:.1f}", f"{b:.1f}", change)
+    console.print(table)
+    moved = len(found.moved)
+    console.print(
+        f"{len(found.cells)} cells stable in both runs; {len(found.cells) - moved} agree within "
+        f"{MIN_EFFECT * 100:.0f} %" + (f", {moved} do not" if moved else ""),
+        highlight=False,
+    )
+    if found.changed:
+        console.print(Text("Conclusions that differ (numbers masked)", style="bold"))
+        for which, line in found.changed:
+            console.print(f"- only in the {which} run: {line}", highlight=False)
+    else:
+        console.print("The conclusions are the same (numbers masked).", highlight=False)

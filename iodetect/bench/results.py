@@ -6,15 +6,26 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from iodetect.bench.stats import Summary, load_bound, saturated, summarize
-from iodetect.model import FactsError, _build, _plain
+from iodetect.bench.stats import (
+    MIN_COMPARED,
+    UNSTABLE_SPREAD,
+    Summary,
+    by_process,
+    enough_full_speed,
+    load_bound,
+    median_interval,
+    saturated,
+    summarize,
+)
+from iodetect.model import SELECTOR_NAMES, FactsError, _build, _plain
 
 BENCH_KIND = "iodetect.bench"
-BENCH_SCHEMA_VERSION = 1
+BENCH_SCHEMA_VERSION = 2
 
 STANDARD_LOOP = "asyncio"
 LOOPS = ("asyncio", "uvloop", "rloop", "winloop")
 KINDS = ("selectors", "threads")  # the servers without an event loop, selectable with --loops
+PROACTOR = "proactor"  # the standard loop on IOCP (Windows), in place of a selector
 STYLES = ("protocol", "streams", "sock")
 STYLE_NAMES = {"protocol": "Protocol", "streams": "streams", "sock": "sock_*"}
 
@@ -29,7 +40,7 @@ class Variant:
 
     kind: str  # selectors | asyncio | threads
     loop: str | None = None  # asyncio, uvloop, rloop, winloop (kind asyncio)
-    selector: str | None = None  # for selectors, and for the standard loop
+    selector: str | None = None  # for selectors; the standard loop's selector, or PROACTOR
     style: str | None = None  # protocol, streams, sock (kind asyncio)
 
     @property
@@ -90,6 +101,10 @@ class Sample:
     other: float | None = None  # share of the host's CPU other processes used in the window
     steal: float | None = None  # share of the host's CPU the hypervisor took (steal time)
     shared: bool = False  # server and load generator were pinned to the same CPU
+    window: int = 1  # which window of the round's server process
+    probe: float | None = None  # median speed-probe time in the window, seconds
+    probe_high: float | None = None  # its 90th percentile: the slowest moment of the window
+    full_speed: bool = True  # the probes say the CPU ran at full speed (set once the run is over)
 
     @property
     def cpu_us(self) -> float:
@@ -120,26 +135,50 @@ class Cell:
     repeated: int = 0  # windows measured again because other processes disturbed them
 
     @property
+    def full(self) -> tuple[Sample, ...]:
+        """The windows measured while the CPU ran at full speed."""
+        return tuple(s for s in self.samples if s.full_speed)
+
+    @property
+    def used(self) -> tuple[Sample, ...]:
+        """The windows the figures come from: those at full speed, or every window when fewer
+        than MIN_COMPARED processes ran any at full speed (the cell is then unstable)."""
+        full = self.full
+        return full if len({s.round for s in full}) >= MIN_COMPARED else self.samples
+
+    @property
     def cpu(self) -> Summary | None:
-        return summarize([s.cpu_us for s in self.samples])
+        """Server CPU us per request: the median of the processes' medians, with its interval."""
+        return median_interval(by_process([(s.round, s.cpu_us) for s in self.used]))
+
+    @property
+    def stable(self) -> bool:
+        """Windows at full speed from enough processes, and a spread under UNSTABLE_SPREAD."""
+        cpu, full = self.cpu, self.full
+        return (
+            cpu is not None
+            and enough_full_speed([s.round for s in full])
+            and len(self.used) == len(full)
+            and cpu.spread < UNSTABLE_SPREAD
+        )
 
     @property
     def rps(self) -> Summary | None:
-        return summarize([s.rps for s in self.samples])
+        return summarize(by_process([(s.round, s.rps) for s in self.used]))
 
     @property
     def p50_us(self) -> float | None:
-        s = summarize([x.p50 * 1e6 for x in self.samples if x.p50 is not None])
+        s = summarize([x.p50 * 1e6 for x in self.used if x.p50 is not None])
         return s.median if s else None
 
     @property
     def p99_us(self) -> float | None:
-        s = summarize([x.p99 * 1e6 for x in self.samples if x.p99 is not None])
+        s = summarize([x.p99 * 1e6 for x in self.used if x.p99 is not None])
         return s.median if s else None
 
     @property
     def saturated(self) -> bool:
-        return saturated([s.load_bound for s in self.samples])
+        return saturated([s.load_bound for s in self.used])
 
     @property
     def other(self) -> float | None:
@@ -154,7 +193,7 @@ class Cell:
         cpu = self.cpu
         if cpu is None:
             return "failed"
-        return "ok" if cpu.stable else "unstable"
+        return "ok" if self.stable else "unstable"
 
 
 @dataclass(frozen=True)
@@ -197,10 +236,20 @@ class Environment:
     can_pin: bool | None = None  # processes can be pinned to a CPU (sched_setaffinity)
 
     def selector_error(self, name: str) -> str | None:
+        if name == PROACTOR:
+            return None if self.platform == "win32" else "IOCP: Windows only"
         for s in self.selectors:
             if s.name == name:
                 return s.error
         return f"unknown selector {name}"
+
+    @property
+    def standard_mechanism(self) -> str | None:
+        """What the standard loop uses by default: proactor on Windows, else its selector."""
+        if self.platform == "win32":
+            return PROACTOR
+        cls = self.default_selector.lower()
+        return next((n for n in SELECTOR_NAMES if cls == f"{n}selector"), None)
 
     def loop_info(self, name: str) -> LoopInfo | None:
         return next((lp for lp in self.loops if lp.name == name), None)
@@ -209,12 +258,13 @@ class Environment:
 @dataclass(frozen=True)
 class Settings:
     rounds: int
-    duration: float  # measured seconds per cell and round
+    duration: float  # measured seconds per window
     warmup: float
     workloads: tuple[str, ...]
     python: str | None  # the --python command, None for this interpreter
     seed: int
     placement: str = "same"  # same CPU for server and load generator, split, or free
+    windows: int = 1  # measured windows per server process (cell and round)
 
 
 @dataclass(frozen=True)
@@ -225,6 +275,7 @@ class BenchRun:
     started: str  # ISO 8601, UTC
     seconds: float
     iodetect: str
+    speed_reference: float | None = None  # probe seconds at the CPU's full speed (stats)
 
     def cell(self, variant: str, workload: str) -> Cell | None:
         return next(
@@ -263,8 +314,11 @@ def to_dict(run: BenchRun) -> dict[str, Any]:
         plain["figures"] = {
             "name": cell.variant.name,
             "status": cell.status,
-            "cpu_us_per_request": _plain(cpu) if cpu else None,
+            "cpu_us_per_request": _plain(cpu) if cpu else None,  # low/high: 90 % interval
             "spread": cpu.spread if cpu else None,
+            "windows": len(cell.samples),
+            "windows_at_full_speed": len(cell.full),
+            "processes_at_full_speed": len({s.round for s in cell.full}),
             "requests_per_second": rps.median if rps else None,
             "p50_us": cell.p50_us,
             "p99_us": cell.p99_us,
@@ -283,6 +337,11 @@ def from_dict(data: Any) -> BenchRun:
     if data.get("kind") != BENCH_KIND:
         raise BenchError(f"not iodetect bench results (kind is {data.get('kind')!r})")
     version = data.get("schema_version")
+    if isinstance(version, int) and 0 < version < BENCH_SCHEMA_VERSION:
+        raise BenchError(
+            f"bench schema_version {version} has no CPU speed probes (this iodetect reads "
+            f"{BENCH_SCHEMA_VERSION}): run the bench again"
+        )
     if version != BENCH_SCHEMA_VERSION:
         raise BenchError(
             f"unsupported bench schema_version {version!r} (this iodetect reads "

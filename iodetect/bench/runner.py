@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from iodetect import __version__
+from iodetect.bench import stats
 from iodetect.bench.results import (
     KINDS,
     LOOPS,
+    PROACTOR,
     STANDARD_LOOP,
     STYLES,
     WORKLOAD_NAMES,
@@ -46,6 +48,7 @@ from iodetect.model import SELECTOR_NAMES
 from iodetect.target import MARKER, program
 from iodetect.transport import TargetError, last_line, run_program, split_command
 
+WIN_SELECT_MAX = 500  # CPython's select() on Windows: FD_SETSIZE 512, less a few in use
 READY_TIMEOUT = 20.0  # a server must be listening within this (cold imports, chroots)
 STALL = 3.0
 IDLE_SECONDS_PER_1000 = 1.5  # allowance for opening idle connections (poll servers are slow)
@@ -54,6 +57,8 @@ Progress = Callable[[int, int, str], None]
 # A window in which other processes used more than DISTURBED of the host's CPU measured them as
 # much as the server: it is measured again, up to REPEATS times, and the repeats are counted.
 REPEATS = 2
+MORE_WINDOWS = 3  # a round measures at most this many times the windows asked for
+MIN_PROBES = 20  # windows measured before their probes set a speed reference
 # Where the server and the load generator run. "same" pins both to one CPU: on a VM a wake-up
 # across CPUs can cost more CPU than the request and varies widely between runs, so the default
 # measures the server's own work; "split" pins them to two CPUs; "free" lets the scheduler choose.
@@ -70,9 +75,11 @@ class Selection:
     selectors: tuple[str, ...] | None = None  # None: every selector the target has
     styles: tuple[str, ...] = STYLES
     workloads: tuple[str, ...] = WORKLOAD_NAMES
-    rounds: int = 7
-    duration: float = 0.25
-    warmup: float = 0.1
+    rounds: int = 12
+    windows: int = 1  # windows at full CPU speed wanted per server process
+    duration: float = 0.05  # seconds per window
+    warmup: float = 0.05
+    budget: float | None = 300.0  # seconds: no top-up round starts that would end later
     python: str | None = None
     seed: int | None = None
     stall: float = STALL  # no echo for this long: the server is hung
@@ -86,9 +93,10 @@ class Selection:
                     f"unknown loop {name!r} (choose from {', '.join((*KINDS, *LOOPS))})"
                 )
         for name in self.selectors or ():
-            if name not in SELECTOR_NAMES:
+            if name not in (*SELECTOR_NAMES, PROACTOR):
                 raise BenchError(
-                    f"unknown selector {name!r} (choose from {', '.join(SELECTOR_NAMES)})"
+                    f"unknown selector {name!r} (choose from "
+                    f"{', '.join((*SELECTOR_NAMES, PROACTOR))})"
                 )
         for name in self.styles:
             if name not in STYLES:
@@ -105,18 +113,20 @@ class Selection:
             )
         if not 0.01 <= self.duration <= 60:
             raise BenchError("--duration must be between 0.01 and 60 seconds")
+        if not 1 <= self.windows <= 100:
+            raise BenchError("--windows must be between 1 and 100")
+        if self.budget is not None and not 0 <= self.budget <= 86400:
+            raise BenchError("--budget must be between 0 and 86400 seconds")
 
 
 QUICK = Selection(
-    workloads=("pingpong", "concurrent", "idle900"), rounds=3, duration=0.15, warmup=0.05
+    workloads=("pingpong", "concurrent", "idle900"),
+    rounds=3,
+    windows=1,
+    duration=0.05,
+    warmup=0.05,
+    budget=60.0,
 )
-
-
-def selector_name(class_name: str) -> str | None:
-    for name in SELECTOR_NAMES:
-        if class_name.lower() == f"{name}selector":
-            return name
-    return None
 
 
 @dataclass(frozen=True)
@@ -132,12 +142,14 @@ def plan(env: Environment, sel: Selection) -> Planned:
     thinnest, so the selector's own cost shows most) on the other selectors. The largest idle
     workload is for the selectors that can hold that many descriptors.
     """
-    default_sel = selector_name(env.default_selector)
-    sels = sel.selectors if sel.selectors is not None else SELECTOR_NAMES
+    default_sel = env.standard_mechanism
+    sels = sel.selectors if sel.selectors is not None else (*SELECTOR_NAMES, PROACTOR)
     loads = [workload(w) for w in sel.workloads]
     variants: list[tuple[Variant, str | None]] = []
     if "selectors" in sel.loops:
         for s in sels:
+            if s == PROACTOR:
+                continue  # not a selector: only the standard loop runs on it
             variants.append((Variant("selectors", selector=s), env.selector_error(s)))
     for loop in LOOPS:
         if loop not in sel.loops:
@@ -178,14 +190,39 @@ def _workload_reason(v: Variant, w: Workload, env: Environment) -> str | None:
         # Plain selectors show how each scales; the standard loop joins on its default selector.
         if v.kind == "threads" or v.selector is None or v.style not in (None, "protocol"):
             return ""
-        if v.kind == "asyncio" and v.selector != selector_name(env.default_selector):
+        if v.kind == "asyncio" and v.selector != env.standard_mechanism:
             return ""
-        if v.selector == "select":
+        if v.selector == "select" and env.platform != "win32":
             return "select() cannot watch descriptors numbered 1024 or more"
+    if v.selector == "select" and env.platform == "win32" and w.idle + w.conns > WIN_SELECT_MAX:
+        return f"select() on Windows watches at most {WIN_SELECT_MAX} sockets"
     hard = env.nofile_hard
     if w.idle and hard is not None and hard < w.idle + w.conns + 64:
         return f"descriptor limit {hard} is too low for {w.idle} idle connections"
     return None
+
+
+def _unsettled(
+    cells: Sequence[tuple[Variant, Workload]],
+    samples: dict[tuple[str, str], list[Sample]],
+    gone: dict[str, str],
+) -> list[tuple[Variant, Workload]]:
+    """The measured cells not stable so far: too few processes ran windows at full speed, or
+    the interval of their median is still too wide (one more process narrows it)."""
+    reference = stats.speed_reference(
+        [s.probe for got in samples.values() for s in got if s.probe is not None]
+    )
+    unsettled = []
+    for variant, w in cells:
+        got = samples.get((variant.name, w.name))
+        if variant.name in gone or not got:
+            continue  # not installed, or failed in every round: more rounds will not help
+        marked = [
+            dataclasses.replace(s, full_speed=stats.at_full_speed(s.probe, reference)) for s in got
+        ]
+        if not Cell(variant, w.name, samples=tuple(marked)).stable:
+            unsettled.append((variant, w))
+    return unsettled
 
 
 # --- one cell -----------------------------------------------------------------------------------
@@ -275,17 +312,30 @@ class _Server:
         self.stderr.close()
 
 
-def disturbed(s: Sample) -> bool:
-    return s.other is not None and s.other > DISTURBED
+def disturbed(windows: Sequence[Sample]) -> bool:
+    """Did other processes use more than DISTURBED of the host's CPU over the round's windows?"""
+    shares = [s.other for s in windows if s.other is not None]
+    return bool(shares) and sum(shares) / len(shares) > DISTURBED
 
 
 def run_cell(
-    variant: Variant, w: Workload, sel: Selection, round_no: int, fault: str | None = None
-) -> Sample:
-    """Measure one cell once in fresh processes. Raises Unavailable, or TargetError (one line)."""
+    variant: Variant,
+    w: Workload,
+    sel: Selection,
+    round_no: int,
+    fault: str | None = None,
+    reference: float | None = None,
+) -> list[Sample]:
+    """Measure one cell once in fresh processes. Raises Unavailable, or TargetError (one line).
+
+    With a speed reference (probe seconds at the CPU's full speed, as seen so far), the load
+    generator measures until sel.windows windows ran at full speed, or MORE_WINDOWS times as
+    many windows in all: a slowed CPU costs more time, not fewer usable windows.
+    """
     argv = split_command(sel.python)
     idle_allow = IDLE_SECONDS_PER_1000 * w.idle / 1000
-    lifetime = sel.warmup + sel.duration + idle_allow + 3 * sel.stall + 30
+    most = sel.windows * (MORE_WINDOWS if reference is not None else 1)
+    lifetime = sel.warmup + (sel.duration + 0.01) * most * 1.2 + idle_allow + 3 * sel.stall + 30
     params = dict(variant.server_params(), deadline=lifetime, nofile=w.idle + w.conns + 64)
     params["cpu"] = SERVER_CPU[sel.placement]
     if fault:
@@ -301,6 +351,10 @@ def run_cell(
             "sizes": list(w.sizes),
             "warmup": sel.warmup,
             "duration": sel.duration,
+            "windows": sel.windows,
+            "most_windows": most,
+            "reference": reference,
+            "full_speed": stats.FULL_SPEED,
             "stall": sel.stall,
             "cpu": LOAD_CPU[sel.placement],
             "deadline": lifetime,
@@ -319,18 +373,28 @@ def run_cell(
                     f"server crashed (exit status {status}) during {phase}: {server.stderr_tail()}"
                 )
             raise TargetError(f"{result['error']} (during {phase})")
-        return Sample(
-            round=round_no,
-            requests=int(result["requests"]),
-            wall=float(result["wall"]),
-            server_cpu=float(result["server_user"]) + float(result["server_system"]),
-            load_cpu=float(result["load_cpu"]),
-            p50=result.get("p50"),
-            p99=result.get("p99"),
-            other=result.get("other"),
-            steal=result.get("steal"),
-            shared=info.get("cpu") is not None and info.get("cpu") == result.get("cpu"),
-        )
+        windows = result.get("windows")
+        if not isinstance(windows, list) or not windows:
+            raise TargetError("load generator gave a malformed answer")
+        shared = info.get("cpu") is not None and info.get("cpu") == result.get("cpu")
+        return [
+            Sample(
+                round=round_no,
+                window=k,
+                requests=int(win["requests"]),
+                wall=float(win["wall"]),
+                server_cpu=float(win["server_user"]) + float(win["server_system"]),
+                load_cpu=float(win["load_cpu"]),
+                p50=win.get("p50"),
+                p99=win.get("p99"),
+                other=win.get("other"),
+                steal=win.get("steal"),
+                shared=shared,
+                probe=win.get("probe"),
+                probe_high=win.get("probe_high"),
+            )
+            for k, win in enumerate(windows, 1)
+        ]
     finally:
         server.stop()
 
@@ -346,7 +410,12 @@ def probe_environment(python: str | None) -> Environment:
 
 
 def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
-    """The whole bench: probe the target, then rounds of shuffled cells, each freshly started."""
+    """The whole bench: probe the target, then rounds of shuffled cells, each freshly started.
+
+    After the planned rounds, the cells that are not stable yet (too few processes with windows
+    at the CPU's full speed, or too wide an interval) are measured again, in further shuffled
+    rounds of fresh processes, while the run is within its time budget.
+    """
     sel.validate()
     seed = sel.seed if sel.seed is not None else random.SystemRandom().randrange(1 << 30)
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -362,29 +431,63 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
     total = len(planned.cells) * sel.rounds
     done = 0
     budget, spent = int(total * REPEAT_BUDGET), 0
+
+    probes: list[float] = []  # every window's probe time so far: the running speed reference
+
+    def measure(variant: Variant, w: Workload, round_no: int) -> None:
+        nonlocal spent
+        key = (variant.name, w.name)
+        if variant.name in gone:
+            return
+        reference = stats.speed_reference(probes) if len(probes) >= MIN_PROBES else None
+        try:
+            for attempt in range(1 + REPEATS):
+                got = run_cell(variant, w, sel, round_no, faults.get(variant.name), reference)
+                probes.extend(s.probe for s in got if s.probe is not None)
+                if not disturbed(got) or attempt == REPEATS or spent >= budget:
+                    break
+                repeated[key] = repeated.get(key, 0) + 1
+                spent += 1
+            samples.setdefault(key, []).extend(got)
+        except Unavailable as exc:
+            gone[variant.name] = str(exc)
+        except TargetError as exc:
+            failures.setdefault(key, []).append(f"round {round_no}: {exc}")
+
     for round_no in range(1, sel.rounds + 1):
         order = list(planned.cells)
         rng.shuffle(order)
         for variant, w in order:
-            key = (variant.name, w.name)
             if progress:
                 progress(done, total, f"round {round_no}/{sel.rounds}: {variant.name}, {w.name}")
-            if variant.name not in gone:
-                try:
-                    for attempt in range(1 + REPEATS):
-                        s = run_cell(variant, w, sel, round_no, faults.get(variant.name))
-                        if not disturbed(s) or attempt == REPEATS or spent >= budget:
-                            break
-                        repeated[key] = repeated.get(key, 0) + 1
-                        spent += 1
-                    samples.setdefault(key, []).append(s)
-                except Unavailable as exc:
-                    gone[variant.name] = str(exc)
-                except TargetError as exc:
-                    failures.setdefault(key, []).append(f"round {round_no}: {exc}")
+            measure(variant, w, round_no)
+            done += 1
+    extra = 0
+    while extra < sel.rounds and sel.budget is not None:
+        short = _unsettled(planned.cells, samples, gone)
+        per_cell = (time.monotonic() - t0) / max(done, 1)
+        fits = int((sel.budget - (time.monotonic() - t0)) / per_cell)
+        if not short or fits < 1:
+            break
+        extra += 1
+        round_no = sel.rounds + extra
+        rng.shuffle(short)
+        short = short[:fits]  # the last round may take only the cells the budget has room for
+        total = done + len(short)
+        for variant, w in short:
+            if progress:
+                progress(done, total, f"top-up round {extra}: {variant.name}, {w.name}")
+            measure(variant, w, round_no)
             done += 1
     if progress:
-        progress(done, total, "done")
+        progress(done, done, "done")
+    reference = stats.speed_reference(
+        [s.probe for got in samples.values() for s in got if s.probe is not None]
+    )
+    for key, got in samples.items():
+        samples[key] = [
+            dataclasses.replace(s, full_speed=stats.at_full_speed(s.probe, reference)) for s in got
+        ]
     cells = list(planned.unavailable)
     for variant, w in planned.cells:
         key = (variant.name, w.name)
@@ -413,6 +516,7 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
         python=sel.python,
         seed=seed,
         placement=sel.placement,
+        windows=sel.windows,
     )
     return BenchRun(
         environment=env,
@@ -421,4 +525,5 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
         started=started.isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - t0, 1),
         iodetect=__version__,
+        speed_reference=reference,
     )

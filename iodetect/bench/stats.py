@@ -1,14 +1,29 @@
-"""Bench statistics: median, spread and the tie rule, as pure functions of the samples.
+"""Bench statistics: CPU speed, median, spread and the tie rule, as pure functions of the samples.
 
-A cell's spread is its interquartile range relative to the median: one disturbed round on a noisy
-host widens it a little, a cell that moves from round to round widens it a lot. A cell whose
-spread is UNSTABLE_SPREAD or more is unstable. A variant beats another only when its whole
-interquartile range lies below the other's and its median is at least MIN_EFFECT lower (lower
-is better: CPU time per request); otherwise the two are tied.
+A shared host's CPU does not keep one speed: a tenant on the same physical core slows it by a
+third or more for a fraction of a second at a time, and one run catches more slow moments than
+the next. Every window carries speed probes (a fixed piece of work timed by the load generator
+on the server's CPU). The run's reference is a low quantile of the windows' probe times: the
+CPU's full speed. A window whose probes took at most FULL_SPEED times the reference ran at full
+speed, and a cell's figures come from those windows: they agree from one run to the next, where
+the median of all windows moves with the neighbours.
+
+The unit of a cell's figures is the server process, not the window: one process costs up to
+a quarter more per request than the next, even at full speed (memory layout), while its own
+windows agree closely; so many windows of one process cannot make a cell look steadier than its
+processes are. A cell's figure is the median of its processes' medians (over their windows at
+full speed), and its spread is the width of the distribution-free CONFIDENCE interval of that
+median (order statistics of the process medians; with 5 or 6 processes, their whole range),
+over the median. A cell is stable when MIN_PROCESSES processes ran windows at full speed and the
+spread is under UNSTABLE_SPREAD: two runs' medians then lie in intervals 10 % wide around the
+same truth. A variant beats another only when its interval lies below the other's and its
+median is at least MIN_EFFECT lower (lower is better: CPU time per request); otherwise the two
+are tied.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,18 +32,26 @@ MIN_EFFECT = 0.10  # a winner's median is at least this much lower
 DISTURBED = 0.10  # other processes' share of the host's CPU above which a window is redone
 REPEAT_BUDGET = 0.15  # share of the planned windows that may be redone: a busy host stays busy
 SATURATED_SHARE = 0.90  # CPU busy share at or above which the load generator was the limit
+REFERENCE_QUANTILE = 0.05  # of the windows' probe times: the CPU's full speed
+# Probe time within this factor of the reference: the window ran at full speed. Measured here,
+# server CPU per request is flat up to 1.03 and 8 % higher at 1.05-1.07 (windows that caught part
+# of a slow moment); a slowed CPU probes at 1.4-1.6.
+FULL_SPEED = 1.05
+CONFIDENCE = 0.90  # of the interval of a cell's median
+MIN_PROCESSES = 5  # processes with windows at full speed a stable cell needs (5: a 94 % interval)
+MIN_COMPARED = 3  # processes a cell needs before it takes part in a comparison
 
 
 @dataclass(frozen=True)
 class Summary:
     median: float
-    low: float  # first quartile
-    high: float  # third quartile
+    low: float  # first quartile, or the low end of the median's interval
+    high: float  # third quartile, or the high end of the median's interval
     n: int
 
     @property
     def spread(self) -> float:
-        """Interquartile range over the median (0 for a single sample)."""
+        """The range from low to high over the median (0 for a single sample)."""
         if self.median == 0:
             return 0.0 if self.high == self.low else float("inf")
         return (self.high - self.low) / abs(self.median)
@@ -36,6 +59,55 @@ class Summary:
     @property
     def stable(self) -> bool:
         return self.n >= 2 and self.spread < UNSTABLE_SPREAD
+
+
+def speed_reference(probes: Sequence[float]) -> float | None:
+    """The probe time of the CPU at full speed: a low quantile, so one odd probe cannot set it."""
+    return quantile(probes, REFERENCE_QUANTILE) if probes else None
+
+
+def at_full_speed(probe: float | None, reference: float | None) -> bool:
+    """Did a window run at the CPU's full speed? Without probes there is nothing to tell: yes."""
+    if probe is None or reference is None:
+        return True
+    return probe <= reference * FULL_SPEED
+
+
+def by_process(values: Sequence[tuple[int, float]]) -> list[float]:
+    """The median of each process's values, from (process, value) pairs, in process order."""
+    groups: dict[int, list[float]] = {}
+    for process, value in values:
+        groups.setdefault(process, []).append(value)
+    return [median(groups[k]) for k in sorted(groups)]
+
+
+def enough_full_speed(rounds: Sequence[int]) -> bool:
+    """Are windows at full speed from these rounds (one entry per window) enough to be stable?"""
+    return len(set(rounds)) >= MIN_PROCESSES
+
+
+def interval_rank(n: int, confidence: float = CONFIDENCE) -> int | None:
+    """k such that the k-th smallest and k-th largest of n values bound the median with at least
+    `confidence` (the binomial order-statistic interval, no assumption on the distribution);
+    None when n values are too few."""
+    tail = (1 - confidence) / 2
+    rank, below = None, 0.0
+    for k in range(1, n // 2 + 1):
+        below += math.comb(n, k - 1) / 2**n  # P(fewer than k values below the median)
+        if below > tail:
+            break
+        rank = k
+    return rank
+
+
+def median_interval(values: Sequence[float]) -> Summary | None:
+    """The median with its CONFIDENCE interval as low and high; with too few values for that
+    confidence, the whole range (a wide interval, and a cell that few is unstable anyway)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = interval_rank(len(ordered)) or 1
+    return Summary(median(ordered), ordered[k - 1], ordered[-k], len(ordered))
 
 
 def quantile(values: Sequence[float], q: float) -> float:

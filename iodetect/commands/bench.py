@@ -36,7 +36,8 @@ def register(app: typer.Typer) -> None:
         selectors: str = typer.Option(
             None,
             "--selectors",
-            help="Comma list from: select, poll, epoll, devpoll, kqueue (default: all present).",
+            help="Comma list from: select, poll, epoll, devpoll, kqueue, proactor (the standard "
+            "loop on IOCP, Windows) (default: all present).",
         ),
         styles: str = typer.Option(
             None, "--styles", help="Comma list from: protocol, streams, sock."
@@ -46,10 +47,19 @@ def register(app: typer.Typer) -> None:
             "--workloads",
             help="Comma list from: pingpong, concurrent, bulk, idle900, idle10000.",
         ),
-        duration: float = typer.Option(
-            None, "--duration", help="Measured seconds per cell and round."
+        duration: float = typer.Option(None, "--duration", help="Seconds of each measured window."),
+        windows: int = typer.Option(
+            None, "--windows", help="Measured windows per server process (cell and round)."
         ),
-        rounds: int = typer.Option(None, "--rounds", help="Rounds; each runs every cell once."),
+        rounds: int = typer.Option(
+            None, "--rounds", help="Rounds; each runs every cell once in fresh processes."
+        ),
+        budget: float = typer.Option(
+            None,
+            "--budget",
+            help="Seconds the whole run may take for top-up rounds (cells short of windows at "
+            "full CPU speed measured again); 0: none.",
+        ),
         seed: int = typer.Option(None, "--seed", help="Seed of the shuffled order."),
         placement: str = typer.Option(
             None,
@@ -64,6 +74,13 @@ def register(app: typer.Typer) -> None:
         save: str = typer.Option(None, "--save", help="Also write the JSON results to FILE."),
         show: str = typer.Option(
             None, "--show", help="Show a saved run (a --json or --save FILE) instead of running."
+        ),
+        compare: tuple[str, str] = typer.Option(
+            (None, None),
+            "--compare",
+            metavar="FIRST SECOND",
+            help="Compare two saved runs: the medians of cells stable in both, and the "
+            "conclusions. Exit 1 when a median moved by 10 % or more or a conclusion changed.",
         ),
     ) -> None:
         """Measure server CPU per request, req/s and latency of each variant on this host.
@@ -81,6 +98,17 @@ def register(app: typer.Typer) -> None:
         from iodetect.bench.results import to_json
         from iodetect.bench.runner import QUICK, Selection, run
 
+        if compare[0] is not None:
+            from iodetect.bench.analysis import agreement
+            from iodetect.bench.render import render_agreement
+
+            try:
+                first, second = (load_results(path) for path in compare)
+            except BenchError as exc:
+                fail(str(exc))
+            found = agreement(first, second)
+            render_agreement(found, compare[0], compare[1], Console(soft_wrap=False))
+            raise typer.Exit(0 if found.agree else EXIT_FAILED)
         if show is not None:
             try:
                 saved = load_results(show)
@@ -100,11 +128,14 @@ def register(app: typer.Typer) -> None:
             ("styles", _names(styles)),
             ("workloads", _names(workloads)),
             ("duration", duration),
+            ("windows", windows),
             ("rounds", rounds),
             ("placement", placement),
         ):
             if value is not None:
                 changes[key] = value
+        if budget is not None:
+            changes["budget"] = None if budget == 0 else budget
         selection = dataclasses.replace(base, **changes)
         try:
             selection.validate()

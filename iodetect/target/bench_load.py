@@ -7,7 +7,15 @@ generator, not the server, was the limit can be flagged.
 
 Method per cell: one throwaway connection opened, echoed and closed (a fresh server is slower
 until its first connection closes), then the idle connections, then warm-up, then the measured
-window between two "mark" calls on the server's control port.
+windows, each between two "mark" calls on the server's control port.
+
+A shared host's CPU does not run at one speed: another tenant on the same physical core slows
+it by a third or more for a fraction of a second at a time, and a run's share of slow moments
+differs from the next run's. So every PROBE_EVERY seconds of a window the load generator times a
+fixed piece of work (the speed probe: loopback round trips and bytecode, on the same CPU as the
+server when pinned); the host side finds the windows measured at the CPU's full speed from these
+probe times. Given the speed reference seen so far, a server process measures windows until
+enough ran at full speed, up to a cap.
 """
 
 from __future__ import annotations
@@ -23,6 +31,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 MARKER = "@@iodetect@@ "
 IDLE_BATCH = 256
+PROBE_EVERY = 0.01  # seconds of load between two speed probes
+PROBE_LOOPS = 300  # iterations of the probe's loop
+PROBE_TRIPS = 2  # loopback round trips per probe
+PROBE_REPEAT = 3  # a probe is the fastest of this many timings: one interrupt cannot skew it
 
 
 def say(doc: Dict[str, Any]) -> None:
@@ -140,6 +152,7 @@ class Driver:
         self.bytes = 0
         self.recording = False
         self.latencies: List[float] = []
+        self.quiet_since = 0.0  # requests sent before this straddled a probe: no latency
         for i, s in enumerate(socks):
             s.setblocking(False)
             self.sel.register(s, selectors.EVENT_READ, i)
@@ -217,12 +230,57 @@ class Driver:
                     if self.recording:
                         self.done += 1
                         self.bytes += got
-                        self.latencies.append(perf() - self.started[i])
+                        if self.started[i] >= self.quiet_since:
+                            self.latencies.append(perf() - self.started[i])
                     self.index[i] = (self.index[i] + 1) % len(self.messages)
                     self.send_next(i)
 
     def close(self) -> None:
         self.sel.close()
+
+
+class Probe:
+    """Times a fixed piece of work like a server's: a loopback TCP round trip and some bytecode.
+
+    Its time says how fast this CPU runs now. A tenant on the same physical core slows pure
+    computation, a tenant thrashing the shared cache slows the kernel's network path: the probe
+    does both, in the load generator's own thread, so it never waits for the server.
+    """
+
+    def __init__(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            self.a = socket.create_connection(listener.getsockname(), timeout=5)
+            self.b, _ = listener.accept()
+        finally:
+            listener.close()
+        for s in (self.a, self.b):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.settimeout(5)
+        self.payload = os.urandom(100)
+
+    def once(self) -> float:
+        perf = time.perf_counter
+        a, b, payload = self.a, self.b, self.payload
+        t = perf()
+        for _ in range(PROBE_TRIPS):
+            a.sendall(payload)
+            got = b.recv(4096)
+            b.sendall(got)
+            a.recv(4096)
+        x = 0
+        for i in range(PROBE_LOOPS):
+            x += i * i
+        return perf() - t
+
+    def __call__(self) -> float:
+        return min(self.once() for _ in range(PROBE_REPEAT))
+
+    def close(self) -> None:
+        self.a.close()
+        self.b.close()
 
 
 def host_ticks() -> Optional[Tuple[float, float, float]]:
@@ -279,6 +337,29 @@ def open_idle(host: str, port: int, count: int, timeout: float, keep: List[socke
         sel.close()
 
 
+def measure(driver: Driver, probe: Probe, duration: float) -> Tuple[float, List[float], float]:
+    """Drive the load for `duration` seconds with a speed probe every PROBE_EVERY seconds.
+
+    Returns (wall seconds, probe times, CPU seconds the probes took). Latencies of requests
+    that were in flight during a probe are not recorded: the probe, not the server, held them.
+    """
+    perf = time.perf_counter
+    probes: List[float] = []
+    probe_cpu = 0.0
+    t0 = perf()
+    end = t0 + duration
+    while True:
+        now = perf()
+        if now >= end:
+            break
+        driver.run(min(end, now + PROBE_EVERY))
+        c = time.process_time()
+        probes.append(probe())
+        probe_cpu += time.process_time() - c
+        driver.quiet_since = perf()
+    return perf() - t0, probes, probe_cpu
+
+
 def load(params: Dict[str, Any]) -> Dict[str, Any]:
     host = params.get("host", "127.0.0.1")
     port = int(params["port"])
@@ -287,6 +368,13 @@ def load(params: Dict[str, Any]) -> Dict[str, Any]:
     sizes = [int(s) for s in params.get("sizes", [100])]
     warmup = float(params.get("warmup", 0.2))
     duration = float(params.get("duration", 0.5))
+    # Measure until `count` windows ran at full speed (probe time within `full_speed` times the
+    # reference the caller has seen so far) or `most` windows were measured in all. No
+    # reference: exactly `count` windows.
+    count = max(1, int(params.get("windows", 1)))
+    most = max(count, int(params.get("most_windows", count)))
+    reference: Optional[float] = params.get("reference")
+    full_speed = float(params.get("full_speed", 1.05))
     stall = float(params.get("stall", 3.0))
     limits = raise_nofile(idle + conns + 64)
     cpu = pin(params.get("cpu"))
@@ -299,6 +387,8 @@ def load(params: Dict[str, Any]) -> Dict[str, Any]:
     socks: List[socket.socket] = []
     ctl: Optional[Control] = None
     driver: Optional[Driver] = None
+    probe: Optional[Probe] = None
+    windows: List[Dict[str, Any]] = []
     phase = "connect"
     try:
         ctl = Control(host, int(params["control"]), stall)
@@ -315,18 +405,27 @@ def load(params: Dict[str, Any]) -> Dict[str, Any]:
         active = [connect(host, port, stall) for _ in range(conns)]
         socks.extend(active)
         driver = Driver(active, messages, stall)
+        probe = Probe()
         driver.run(time.perf_counter() + warmup)
         phase = "measurement"
         driver.recording = True
         before = ctl.mark()
-        h0 = host_ticks()
-        c0 = time.process_time()
-        t0 = time.perf_counter()
-        driver.run(t0 + duration)
-        t1 = time.perf_counter()
-        c1 = time.process_time()
-        h1 = host_ticks()
-        after = ctl.mark()
+        full = 0
+        while full < count and len(windows) < most:
+            done, sent, driver.latencies = driver.done, driver.bytes, []
+            h0 = host_ticks()
+            c0 = time.process_time()
+            wall, probes, probe_cpu = measure(driver, probe, duration)
+            c1 = time.process_time()
+            h1 = host_ticks()
+            after = ctl.mark()
+            windows.append(window_figures(before, after, h0, h1, c1 - c0 - probe_cpu, wall, probes))
+            windows[-1].update(requests=driver.done - done, bytes=driver.bytes - sent)
+            windows[-1].update(latency(driver.latencies))
+            before = after
+            speed = windows[-1]["probe"]
+            if reference is None or speed is None or speed <= reference * full_speed:
+                full += 1
     except Failure as exc:
         return {"error": str(exc), "phase": phase}
     except socket.timeout:
@@ -336,11 +435,25 @@ def load(params: Dict[str, Any]) -> Dict[str, Any]:
     finally:
         if driver is not None:
             driver.close()
+        if probe is not None:
+            probe.close()
         for s in socks:
             s.close()
         if ctl is not None:
             ctl.close()
-    lat = sorted(driver.latencies)
+    return {"cpu": cpu, "windows": windows}
+
+
+def window_figures(
+    before: Dict[str, Any],
+    after: Dict[str, Any],
+    h0: Optional[Tuple[float, float, float]],
+    h1: Optional[Tuple[float, float, float]],
+    load_cpu: float,
+    wall: float,
+    probes: List[float],
+) -> Dict[str, Any]:
+    """One window's figures: the server's CPU, the load generator's, the host's, the probes."""
     user = after["user"] - before["user"]
     system = after["system"] - before["system"]
     other: Optional[float] = None
@@ -348,23 +461,27 @@ def load(params: Dict[str, Any]) -> Dict[str, Any]:
     if h0 is not None and h1 is not None and h1[2] > h0[2]:
         # CPU the rest of the host used meanwhile: other work competing with this cell
         total = h1[2] - h0[2]
-        other = max(0.0, (h1[0] - h0[0]) - (user + system) - (c1 - c0)) / total
+        other = max(0.0, (h1[0] - h0[0]) - (user + system) - load_cpu) / total
         steal = (h1[1] - h0[1]) / total
+    ordered = sorted(probes)
     return {
-        "cpu": cpu,
         "other": other,
         "steal": steal,
-        "requests": driver.done,
-        "bytes": driver.bytes,
-        "wall": t1 - t0,
+        "wall": wall,
         "server_wall": after["t"] - before["t"],
         "server_user": user,
         "server_system": system,
         "server_threads": after.get("threads"),
-        "load_cpu": c1 - c0,
-        "p50": percentile(lat, 0.50),
-        "p99": percentile(lat, 0.99),
+        "load_cpu": max(0.0, load_cpu),
+        "probe": percentile(ordered, 0.5),
+        "probe_high": percentile(ordered, 0.9),
+        "probes": len(ordered),
     }
+
+
+def latency(values: List[float]) -> Dict[str, Optional[float]]:
+    ordered = sorted(values)
+    return {"p50": percentile(ordered, 0.50), "p99": percentile(ordered, 0.99)}
 
 
 # --- environment ---------------------------------------------------------------------------------

@@ -241,13 +241,19 @@ def new_loop(name: str, selector: Optional[str]) -> asyncio.AbstractEventLoop:
 
         if selector is None:
             return asyncio.new_event_loop()
+        if selector == "proactor":  # IOCP: the standard loop's default on Windows
+            proactor = getattr(asyncio, "ProactorEventLoop", None)
+            if proactor is None:
+                raise NotImplementedError("ProactorEventLoop (IOCP) is Windows only")
+            loop: asyncio.AbstractEventLoop = proactor()
+            return loop
         return asyncio.SelectorEventLoop(make_selector(selector))
     if name in ("uvloop", "rloop", "winloop"):
         import importlib
 
         # set_event_loop() takes only an AbstractEventLoop: these loops subclass it.
-        loop: asyncio.AbstractEventLoop = importlib.import_module(name).new_event_loop()
-        return loop
+        other: asyncio.AbstractEventLoop = importlib.import_module(name).new_event_loop()
+        return other
     raise LookupError("unknown loop %s" % name)
 
 
