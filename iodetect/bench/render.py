@@ -193,16 +193,17 @@ def render_agreement(found: Agreement, first: str, second: str, console: Console
     table.add_column("workload")
     for name in ("first", "second", "change"):
         table.add_column(name, justify="right")
-    for name, w, a, b in found.cells:
-        change = Text(f"{(b / a - 1) * 100:+.1f} %")
-        if abs(b / a - 1) >= MIN_EFFECT:
+    moved = found.moved
+    for cell in found.cells:
+        name, w, a, b = cell
+        change = Text(f"{(b / a - 1) * 100:+.1f} %" if a > 0 else "n/a")
+        if cell in moved:
             change.stylize("red")
         table.add_row(name, WORKLOAD_WORDS.get(w, w), f"{a:.1f}", f"{b:.1f}", change)
     console.print(table)
-    moved = len(found.moved)
     console.print(
-        f"{len(found.cells)} cells stable in both runs; {len(found.cells) - moved} agree within "
-        f"{MIN_EFFECT * 100:.0f} %" + (f", {moved} do not" if moved else ""),
+        f"{len(found.cells)} cells stable in both runs; {len(found.cells) - len(moved)} agree "
+        f"within {MIN_EFFECT * 100:.0f} %" + (f", {len(moved)} do not" if moved else ""),
         highlight=False,
     )
     if found.changed:

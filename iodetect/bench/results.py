@@ -154,11 +154,10 @@ class Cell:
     @property
     def stable(self) -> bool:
         """Windows at full speed from enough processes, and a spread under UNSTABLE_SPREAD."""
-        cpu, full = self.cpu, self.full
+        cpu = self.cpu  # from the windows at full speed: MIN_PROCESSES > MIN_COMPARED
         return (
             cpu is not None
-            and enough_full_speed([s.round for s in full])
-            and len(self.used) == len(full)
+            and enough_full_speed([s.round for s in self.full])
             and cpu.spread < UNSTABLE_SPREAD
         )
 

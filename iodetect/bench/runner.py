@@ -79,7 +79,7 @@ class Selection:
     windows: int = 1  # windows at full CPU speed wanted per server process
     duration: float = 0.05  # seconds per window
     warmup: float = 0.05
-    budget: float | None = 300.0  # seconds: no top-up round starts that would end later
+    budget: float | None = 300.0  # seconds: top-up rounds stop where the run would pass this
     python: str | None = None
     seed: int | None = None
     stall: float = STALL  # no echo for this long: the server is hung
@@ -209,20 +209,31 @@ def _unsettled(
 ) -> list[tuple[Variant, Workload]]:
     """The measured cells not stable so far: too few processes ran windows at full speed, or
     the interval of their median is still too wide (one more process narrows it)."""
+    _, marked = _speed_marked(samples)
+    unsettled = []
+    for variant, w in cells:
+        got = marked.get((variant.name, w.name))
+        if variant.name in gone or not got:
+            continue  # not installed, or failed in every round: more rounds will not help
+        if not Cell(variant, w.name, samples=tuple(got)).stable:
+            unsettled.append((variant, w))
+    return unsettled
+
+
+def _speed_marked(
+    samples: dict[tuple[str, str], list[Sample]],
+) -> tuple[float | None, dict[tuple[str, str], list[Sample]]]:
+    """The speed reference of these windows, and each window marked at full speed or not."""
     reference = stats.speed_reference(
         [s.probe for got in samples.values() for s in got if s.probe is not None]
     )
-    unsettled = []
-    for variant, w in cells:
-        got = samples.get((variant.name, w.name))
-        if variant.name in gone or not got:
-            continue  # not installed, or failed in every round: more rounds will not help
-        marked = [
+    marked = {
+        key: [
             dataclasses.replace(s, full_speed=stats.at_full_speed(s.probe, reference)) for s in got
         ]
-        if not Cell(variant, w.name, samples=tuple(marked)).stable:
-            unsettled.append((variant, w))
-    return unsettled
+        for key, got in samples.items()
+    }
+    return reference, marked
 
 
 # --- one cell -----------------------------------------------------------------------------------
@@ -481,13 +492,7 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
             done += 1
     if progress:
         progress(done, done, "done")
-    reference = stats.speed_reference(
-        [s.probe for got in samples.values() for s in got if s.probe is not None]
-    )
-    for key, got in samples.items():
-        samples[key] = [
-            dataclasses.replace(s, full_speed=stats.at_full_speed(s.probe, reference)) for s in got
-        ]
+    reference, samples = _speed_marked(samples)
     cells = list(planned.unavailable)
     for variant, w in planned.cells:
         key = (variant.name, w.name)

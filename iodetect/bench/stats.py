@@ -40,6 +40,7 @@ FULL_SPEED = 1.05
 CONFIDENCE = 0.90  # of the interval of a cell's median
 MIN_PROCESSES = 5  # processes with windows at full speed a stable cell needs (5: a 94 % interval)
 MIN_COMPARED = 3  # processes a cell needs before it takes part in a comparison
+SIGN_LEVEL = 0.05  # one-sided sign test over paired comparisons (a loop against another)
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,6 @@ class Summary:
         if self.median == 0:
             return 0.0 if self.high == self.low else float("inf")
         return (self.high - self.low) / abs(self.median)
-
-    @property
-    def stable(self) -> bool:
-        return self.n >= 2 and self.spread < UNSTABLE_SPREAD
 
 
 def speed_reference(probes: Sequence[float]) -> float | None:
@@ -98,6 +95,17 @@ def interval_rank(n: int, confidence: float = CONFIDENCE) -> int | None:
             break
         rank = k
     return rank
+
+
+def sign_needed(n: int, level: float = SIGN_LEVEL) -> int | None:
+    """How many of n paired comparisons must go one way for a one-sided sign test at `level`
+    (8 of 9); None when n is too small for any count to pass."""
+    tail = 0.0
+    for k in range(n, 0, -1):
+        tail += math.comb(n, k) / 2**n  # P(at least k of n by chance)
+        if tail > level:
+            return k + 1 if k < n else None
+    return 1
 
 
 def median_interval(values: Sequence[float]) -> Summary | None:

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def bench(
         quick: bool = typer.Option(
-            False, "--quick", help="About a minute: fewer workloads, shorter windows."
+            False, "--quick", help="About a minute: fewer workloads and rounds."
         ),
         loops: str = typer.Option(
             None,
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         ),
         duration: float = typer.Option(None, "--duration", help="Seconds of each measured window."),
         windows: int = typer.Option(
-            None, "--windows", help="Measured windows per server process (cell and round)."
+            None, "--windows", help="Windows at full CPU speed wanted from each server process."
         ),
         rounds: int = typer.Option(
             None, "--rounds", help="Rounds; each runs every cell once in fresh processes."
@@ -57,8 +57,8 @@ def register(app: typer.Typer) -> None:
         budget: float = typer.Option(
             None,
             "--budget",
-            help="Seconds the whole run may take for top-up rounds (cells short of windows at "
-            "full CPU speed measured again); 0: none.",
+            help="Seconds the whole run may take with top-up rounds (the cells not stable yet, "
+            "measured again in fresh processes); 0: none.",
         ),
         seed: int = typer.Option(None, "--seed", help="Seed of the shuffled order."),
         placement: str = typer.Option(
