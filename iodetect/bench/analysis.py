@@ -105,25 +105,17 @@ class Versus:
         spread in none. Many pairs each a little noisy say more than any one cell's interval:
         on a contended host the intervals widen and turn wins into ties, while the medians keep
         their order."""
-        need = stats.sign_needed(self.pairs) or self.pairs
-        return (
-            self.pairs > 0
-            and self.losses == 0
-            and self.cheaper >= need
-            and self.ratio is not None
-            and self.ratio <= 1 - stats.MIN_EFFECT
-        )
+        far = self.ratio is not None and self.ratio <= 1 - stats.MIN_EFFECT
+        return self._firm(self.cheaper, self.losses, far)
 
     @property
     def worse(self) -> bool:
+        far = self.ratio is not None and self.ratio >= 1 / (1 - stats.MIN_EFFECT)
+        return self._firm(self.dearer, self.wins, far)
+
+    def _firm(self, agreeing: int, against: int, far: bool) -> bool:
         need = stats.sign_needed(self.pairs) or self.pairs
-        return (
-            self.pairs > 0
-            and self.wins == 0
-            and self.dearer >= need
-            and self.ratio is not None
-            and self.ratio >= 1 / (1 - stats.MIN_EFFECT)
-        )
+        return self.pairs > 0 and far and against == 0 and agreeing >= need
 
 
 def versus(run: BenchRun, pairs: list[tuple[Variant, Variant, str]]) -> Versus:
