@@ -57,14 +57,10 @@ def host_busy(run: BenchRun) -> tuple[float, float] | None:
     return stats.median(shares), max(shares)
 
 
-def default_selector(run: BenchRun) -> str | None:
-    """The standard loop's default mechanism on the target: a selector, or proactor."""
-    return run.environment.standard_mechanism
-
-
 def loop_variant(run: BenchRun, loop: str, style: str) -> Variant:
     if loop == STANDARD_LOOP:
-        return Variant("asyncio", loop=loop, selector=default_selector(run), style=style)
+        mechanism = run.environment.standard_mechanism  # a selector, or proactor on Windows
+        return Variant("asyncio", loop=loop, selector=mechanism, style=style)
     return Variant("asyncio", loop=loop, style=style)
 
 
@@ -234,7 +230,7 @@ def style_finding(run: BenchRun, loop: str | None) -> str | None:
 def conclusions(run: BenchRun) -> tuple[str, ...]:
     """The findings in words, most important first."""
     out: list[str] = []
-    std_sel = default_selector(run)
+    std_sel = run.environment.standard_mechanism
     streams = loop_variant(run, STANDARD_LOOP, "streams")
 
     # The headline: the cheapest event-loop servers against the usual asyncio streams code. A
