@@ -271,7 +271,7 @@ def _maps(pid: int) -> list[str]:
     try:
         data, _cut = procfs.read_bytes(procfs.path(pid, "maps"), procfs.MAPS_LIMIT)
     except OSError as exc:
-        raise procfs.explain(pid, exc, "its memory map (/proc/PID/maps)") from None
+        raise procfs.explain(pid, exc, "the memory map (/proc/PID/maps)") from None
     seen: dict[str, None] = {}
     for line in data.decode("utf-8", "replace").splitlines():
         parts = line.split(None, 5)
@@ -284,7 +284,7 @@ def _limits(pid: int) -> Limits:
     try:
         text = procfs.read_text(procfs.path(pid, "limits"))
     except OSError as exc:
-        raise procfs.explain(pid, exc, "its limits") from None
+        raise procfs.explain(pid, exc, "the limits") from None
     for line in text.splitlines():
         if line.startswith("Max open files"):
             fields = line[len("Max open files") :].split()
@@ -324,13 +324,15 @@ def _fd_kind(target: str) -> str:
     return "other"
 
 
-def descriptors(pid: int, deadline: procfs.Deadline | None = None) -> Descriptors:
+def descriptors(
+    pid: int, deadline: procfs.Deadline | None = None, tables: tuple[str, ...] | None = None
+) -> Descriptors:
     """Open descriptors by kind, listening sockets, connections, and each epoll's registrations."""
-    return read_descriptors(pid, deadline)[0]
+    return read_descriptors(pid, deadline, tables)[0]
 
 
 def read_descriptors(
-    pid: int, deadline: procfs.Deadline | None = None
+    pid: int, deadline: procfs.Deadline | None = None, tables: tuple[str, ...] | None = None
 ) -> tuple[Descriptors, dict[int, str], dict[int, str]]:
     """The descriptors, with each one's label for people and kind (tcp, unix, pipe, ...)."""
     fd_dir = procfs.path(pid, "fd")
@@ -345,7 +347,7 @@ def read_descriptors(
                 if entry.name.isdigit():
                     numbers.append(int(entry.name))
     except OSError as exc:
-        raise procfs.explain(pid, exc, "its descriptors (/proc/PID/fd)") from None
+        raise procfs.explain(pid, exc, "the descriptors (/proc/PID/fd)") from None
     numbers.sort()
     targets: dict[int, str] = {}
     for n in numbers[:FD_READ_LIMIT]:
@@ -356,13 +358,13 @@ def read_descriptors(
             targets[n] = procfs.readlink(f"{fd_dir}/{n}")
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM):
-                raise procfs.explain(pid, exc, "its descriptors (/proc/PID/fd)") from None
+                raise procfs.explain(pid, exc, "the descriptors (/proc/PID/fd)") from None
             continue  # closed meanwhile
     if len(numbers) > FD_READ_LIMIT:
         truncated = True
     kinds: dict[int, str] = {n: _fd_kind(t) for n, t in targets.items()}
     inodes = {i for t in targets.values() if (i := sockets.socket_inode(t)) is not None}
-    table = sockets.read(pid, inodes)
+    table = sockets.read(pid, inodes) if tables is None else sockets.read(pid, inodes, tables)
     by_kind: Counter[str] = Counter()
     listening: list[str] = []
     listen_inodes: list[int] = []
@@ -502,7 +504,7 @@ def threads(
     try:
         tids = sorted(int(t) for t in os.listdir(procfs.path(pid, "task")) if t.isdigit())
     except OSError as exc:
-        raise procfs.explain(pid, exc, "its threads") from None
+        raise procfs.explain(pid, exc, "the threads") from None
     total = len(tids)
     # The main thread first, then the others up to the limit.
     tids = sorted(tids, key=lambda t: (t != pid, t))[:THREAD_LIMIT]
@@ -584,12 +586,12 @@ def take(
     except OSError as exc:
         if exc.errno == errno.ENOENT and procfs.alive(pid, started):
             raise NotPython(f"process {pid} ({st.name}) is a kernel thread, not Python") from None
-        raise procfs.explain(pid, exc, "its executable (/proc/PID/exe)") from None
+        raise procfs.explain(pid, exc, "the executable (/proc/PID/exe)") from None
     try:
         root = procfs.readlink(procfs.path(pid, "root"))
         cwd_host: str | None = procfs.readlink(procfs.path(pid, "cwd"))
     except OSError as exc:
-        raise procfs.explain(pid, exc, "its root directory") from None
+        raise procfs.explain(pid, exc, "the root directory") from None
     maps_host = _maps(pid)
     try:
         raw = procfs.read_bytes(procfs.path(pid, "cmdline"), 16384)[0]

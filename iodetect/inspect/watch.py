@@ -11,6 +11,7 @@ stays fixed on a loaded host.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,32 +86,53 @@ def watch(
     seconds = min(seconds, MAX_SECONDS)
     procs = [_Process(s, _candidates(s), time.monotonic()) for s in snaps]
     start = time.monotonic()
+    finished = threading.Event()
+    # The heavy reads run in a thread of their own, so that they never delay a sample.
+    ticker = threading.Thread(
+        target=_ticker, args=(procs, start, seconds, finished, progress), daemon=True
+    )
+    ticker.start()
     next_sample = start
-    next_tick = start
-    while True:
-        now = time.monotonic()
-        elapsed = now - start
-        live = [p for p in procs if p.exited_at is None]
-        if elapsed >= seconds or not live or (should_stop is not None and should_stop()):
-            break
-        for p in live:
-            for tid in p.threads:
-                _sample(p, tid)
-        if now >= next_tick:
+    try:
+        while True:
+            elapsed = time.monotonic() - start
+            live = [p for p in procs if p.exited_at is None]
+            if elapsed >= seconds or not live or (should_stop is not None and should_stop()):
+                break
             for p in live:
-                _tick(p, elapsed)
-            if progress is not None:
-                progress(_progress_line(procs, elapsed, seconds))
-            next_tick += TICK
-        next_sample += interval
-        if next_sample < time.monotonic():  # behind: drop the missed samples
-            next_sample = time.monotonic() + interval
-        time.sleep(max(0.0, min(next_sample, start + seconds) - time.monotonic()))
+                for tid in p.threads:
+                    _sample(p, tid)
+            next_sample += interval
+            if next_sample < time.monotonic():  # behind: drop the missed samples
+                next_sample = time.monotonic() + interval
+            time.sleep(max(0.0, min(next_sample, start + seconds) - time.monotonic()))
+    finally:
+        finished.set()
+        ticker.join()
     end = time.monotonic() - start
     for p in procs:
         if p.exited_at is None:
             _tick(p, end)
     return {p.snap.pid: _result(p, end, interval) for p in procs}
+
+
+def _ticker(
+    procs: list[_Process],
+    start: float,
+    seconds: float,
+    finished: threading.Event,
+    progress: Callable[[str], None] | None,
+) -> None:
+    next_tick = start
+    while not finished.is_set():
+        elapsed = time.monotonic() - start
+        for p in procs:
+            if p.exited_at is None:
+                _tick(p, elapsed)
+        if progress is not None:
+            progress(_progress_line(procs, elapsed, seconds))
+        next_tick += TICK
+        finished.wait(max(0.0, next_tick - time.monotonic()))
 
 
 def _sample(p: _Process, tid: int) -> None:
@@ -131,7 +153,7 @@ def _tick(p: _Process, elapsed: float) -> None:
         p.exited_at = elapsed
         return
     try:
-        desc = snapshot.descriptors(pid, procfs.Deadline(2.0))
+        desc = snapshot.descriptors(pid, procfs.Deadline(2.0), ("tcp", "tcp6"))
         fds: int | None = desc.open
         established: int | None = desc.established
     except procfs.InspectError:
