@@ -112,10 +112,12 @@ def stat_fields(stat: str) -> list[str]:
 
 
 def alive(pid: int, started: int) -> bool:
-    """Whether `pid` still names the process that started at `started` (not a reused PID)."""
+    """Whether `pid` still names the process that started at `started` (not a reused PID, not
+    a zombie: a process that exited and waits for its parent to collect its status)."""
     try:
-        return start_time(pid) == started
-    except (ProcessGone, ValueError, IndexError):
+        fields = stat_fields(read_text(path(pid, "stat")))
+        return int(fields[19]) == started and fields[0] != "Z"
+    except (OSError, ValueError, IndexError):
         return False
 
 
