@@ -110,8 +110,11 @@ class Server:
 def _kill_group(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(Exception):
-        proc.communicate(timeout=10)
+    proc.wait(timeout=30)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 class Spawner:
@@ -158,7 +161,9 @@ class Spawner:
             proc.stdin.close()
         line = _read_line(proc, timeout)
         if not line.startswith("READY"):
-            _kill_group(proc)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
             err = proc.stderr.read() if proc.stderr else ""
             raise AssertionError(f"server {kind} did not start: {line!r} {err[-2000:]}")
         _, pid, port = line.split()
