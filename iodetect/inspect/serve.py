@@ -43,8 +43,8 @@ class ServeError(procfs.InspectError):
     """The command could not be started at all (exit 2)."""
 
 
-class _Terminated(BaseException):
-    """SIGTERM while serving: unwind so that everything started is stopped."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM while serving: unwind like Ctrl-C, so that everything started is stopped."""
 
 
 @dataclass(frozen=True)
