@@ -84,9 +84,7 @@ def loop_of(
         # Busy, or not a loop: an epoll instance still tells the mechanism it would wait in.
         epoll = max(desc.epolls, key=lambda e: e.registered, default=None)
         if epoll is not None:
-            running = library if library and "eventfd" in epoll.kinds else "asyncio"
-            if library and running != library:
-                running = "asyncio"
+            guess = library if library and "eventfd" in epoll.kinds else "asyncio"
             evidence.append(
                 f"no thread was seen waiting in an event call; epoll fd {epoll.fd} has "
                 f"{epoll.registered} registered (a busy loop, or one between waits)"
@@ -94,10 +92,10 @@ def loop_of(
             return Loop(
                 model="event loop",
                 library=library,
-                running=running,
+                running=guess,
                 mechanism="epoll",
                 call=None,
-                selector=SELECTOR_OF["epoll"] if running == "asyncio" else None,
+                selector=SELECTOR_OF["epoll"] if guess == "asyncio" else None,
                 thread=None,
                 registered=epoll.registered,
                 evidence=tuple(evidence),
@@ -105,7 +103,7 @@ def loop_of(
         evidence.append("no thread was seen waiting in epoll, poll, select or io_uring")
         return Loop("none seen", library, None, None, None, None, None, None, tuple(evidence))
     mechanism = thread.kind
-    running: str | None
+    running: str | None = None
     if mechanism == "epoll":
         ep = next((e for e in desc.epolls if e.fd == thread.fd), None)
         wakeup = ep is not None and "eventfd" in ep.kinds

@@ -58,7 +58,7 @@ def path(pid: int, *parts: str) -> str:
 
 def read_bytes(name: str, limit: int = TEXT_LIMIT) -> tuple[bytes, bool]:
     """Up to `limit` bytes of a /proc file and whether it was longer. Raises OSError."""
-    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         chunks: list[bytes] = []
         size = 0

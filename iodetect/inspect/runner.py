@@ -33,7 +33,9 @@ class Command:
 
 
 def _euid() -> int:
-    return os.geteuid() if sys.platform != "win32" else 0
+    if sys.platform == "win32":  # pragma: no cover - inspect runs on Linux only
+        return 0
+    return os.geteuid()
 
 
 def interpreter_command(snap: Snapshot, python: str | Sequence[str] | None = None) -> Command:

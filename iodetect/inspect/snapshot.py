@@ -388,7 +388,7 @@ def read_descriptors(
             elif sock.state == "ESTABLISHED" and sock.family == "tcp":
                 established += 1
         by_kind[kind] += 1
-    epolls = []
+    epolls: list[Epoll] = []
     for n, kind in kinds.items():
         if kind == "eventpoll" and len(epolls) < 32:
             epolls.append(_epoll(pid, n, kinds))
@@ -410,7 +410,7 @@ def _epoll(pid: int, fd: int, kinds: dict[int, str]) -> Epoll:
         data, cut = procfs.read_bytes(procfs.path(pid, "fdinfo", str(fd)), FDINFO_LIMIT)
     except OSError:
         return Epoll(fd, 0, (), (), True)
-    targets = []
+    targets: list[int] = []
     seen_kinds: set[str] = set()
     count = 0
     for line in data.decode("ascii", "replace").splitlines():

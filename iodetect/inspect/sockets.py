@@ -128,12 +128,12 @@ def read(pid: int, inodes: set[int], tables: tuple[str, ...] = (*TABLES, "unix")
         except ValueError:
             continue
         where = procfs.clean(fields[7].strip(), 120) if len(fields) > 7 else ""
-        state = (
+        shown = (
             "LISTEN"
             if flags & SO_ACCEPTCON
             else {1: "UNCONNECTED", 3: "CONNECTED"}.get(st, f"state {st}")
         )
-        found[inode] = Socket(inode, "unix", state, where)
+        found[inode] = Socket(inode, "unix", shown, where)
     return Table(found, truncated)
 
 

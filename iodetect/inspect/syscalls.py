@@ -166,8 +166,7 @@ def elf_machine(header: bytes) -> str | None:
     """The architecture an executable is built for, from its ELF header; None when unknown."""
     if len(header) < 20 or header[:4] != b"\x7fELF":
         return None
-    order = "little" if header[5] == 1 else "big"
-    machine = int.from_bytes(header[18:20], order)
+    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
     return ELF_MACHINES.get(machine)
 
 

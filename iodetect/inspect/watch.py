@@ -11,6 +11,7 @@ stays fixed on a loaded host.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,9 +26,11 @@ MAX_SECONDS = 24 * 3600
 
 
 def _clock_ticks() -> int:
+    if sys.platform == "win32":  # pragma: no cover - inspect runs on Linux only
+        return 100
     try:
-        return os.sysconf("SC_CLK_TCK")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - Linux always has it
+        return int(os.sysconf("SC_CLK_TCK"))
+    except (ValueError, OSError):  # pragma: no cover - Linux always has it
         return 100
 
 
