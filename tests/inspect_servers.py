@@ -2,7 +2,7 @@
 
 SERVER runs on any CPython 3.8+ (it travels with -c, or on stdin into the sid chroot): an asyncio
 loop on a chosen selector or uvloop, a thread-per-connection server, a loop kept busy by CPU
-work, one that leaks descriptors, one that exits by itself. It prints `READY <pid> <port>`
+work, one that leaks descriptors, one that runs five asyncio tasks. It prints `READY <pid> <port>`
 once it serves, and holds three established connections to itself.
 """
 
@@ -72,9 +72,6 @@ async def main():
         while True:
             hold.append(open(os.devnull))
             await asyncio.sleep(0.05)
-    if kind == "exits":
-        await asyncio.sleep(float(extra[extra.index("exits") + 1]))
-        return
     if kind == "tasks":
         async def worker():
             await asyncio.sleep(3600)
