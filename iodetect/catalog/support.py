@@ -1,0 +1,111 @@
+"""Does a loop library (a version of it, or any) support a platform, implementation and Python?
+
+The one place that answers it: the probe reports only what is installed and what imports, and
+report, check and the recommender all ask here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iodetect.catalog import loops
+from iodetect.catalog.records import Minor, Version, show_version, version_tuple
+
+
+@dataclass(frozen=True)
+class Support:
+    ok: bool
+    why: str  # the reason it is not supported, or a note when it is
+    code: str  # stable: loop.ok, loop.platform, loop.implementation, loop.python, loop.version
+    source: str
+    minimum: Version | None = None  # the oldest release that supports every version asked
+    warning: str | None = None  # supported, but only by older releases (pin one)
+
+
+def minimum(name: str, pythons: tuple[Minor, ...], free_threaded: bool = False) -> Version | None:
+    """The oldest release of `name` built for every minor in `pythons`; None when unknown."""
+    found: Version | None = None
+    for minor in pythons:
+        release = loops.first_release(name, minor, free_threaded)
+        if release is not None:
+            found = release.first if found is None else max(found, release.first)
+    return found
+
+
+def loop_support(
+    name: str,
+    version: str | None,
+    family: str,
+    implementation: str,
+    pythons: tuple[Minor, ...],
+    free_threaded: bool = False,
+) -> Support:
+    """Can `name` (at `version`, or any version when None) run here for every minor asked?"""
+    record = loops.loop(name)
+    if record is None:
+        return Support(False, f"{name} is not a loop iodetect knows", "loop.unknown", "")
+    windows = family == "win32"
+    if record.os == "windows" and not windows:
+        return Support(False, f"{name} supports Windows only", "loop.platform", record.source)
+    if record.os == "unix" and family in ("win32", "cygwin"):
+        return Support(False, f"{name} does not support Windows", "loop.platform", record.source)
+    if implementation not in record.implementations:
+        names = ", ".join(i.replace("cpython", "CPython") for i in record.implementations)
+        return Support(
+            False,
+            f"{name} supports {names} only, not {implementation}",
+            "loop.implementation",
+            record.source,
+        )
+    low = min(pythons) if pythons else record.python_floor
+    if low < record.python_floor:
+        return Support(
+            False,
+            f"{name} has no release for Python {low[0]}.{low[1]} "
+            f"(needs {record.python_floor[0]}.{record.python_floor[1]}+)",
+            "loop.python",
+            record.source,
+        )
+    if free_threaded:
+        missing = [m for m in pythons if loops.first_release(name, m, True) is None]
+        if missing:
+            m = missing[0]
+            return Support(
+                False,
+                f"no {name} release supports free-threaded {m[0]}.{m[1]} (no cp{m[0]}{m[1]}t "
+                "wheels)",
+                "loop.free_threaded",
+                "; ".join(
+                    r.source for r in loops.LOOP_RELEASES if r.loop == name and r.free_threaded
+                )
+                or record.source,
+            )
+    need = minimum(name, pythons, free_threaded)
+    have = version_tuple(version)
+    if need is not None and have is not None and have < need:
+        span = _span(pythons)
+        return Support(
+            False,
+            f"{name} {version} predates Python {span} support: {show_version(need)}+ needed",
+            "loop.version",
+            _release_sources(name, pythons),
+            minimum=need,
+        )
+    warning = None
+    if low < record.current_floor:
+        warning = (
+            f"{name}'s current releases need Python {record.current_floor[0]}."
+            f"{record.current_floor[1]}+; only older ones support {low[0]}.{low[1]}: pin one"
+        )
+    return Support(True, "", "loop.ok", record.source, minimum=need, warning=warning)
+
+
+def _span(pythons: tuple[Minor, ...]) -> str:
+    low, high = min(pythons), max(pythons)
+    return f"{low[0]}.{low[1]}" if low == high else f"{low[0]}.{low[1]}-{high[0]}.{high[1]}"
+
+
+def _release_sources(name: str, pythons: tuple[Minor, ...]) -> str:
+    """The sources of the release records behind a decision for these minors."""
+    found = [r.source for r in loops.LOOP_RELEASES if r.loop == name and r.python in pythons]
+    return "; ".join(dict.fromkeys(found)) or loops.loop(name).source  # type: ignore[union-attr]
