@@ -15,6 +15,7 @@ from iodetect.recommend.plan import (
     SELECTOR_CLASSES,
     STANDARD_LOOPS,
     BenchEvidence,
+    DerivedNeed,
     Expectation,
     Needs,
     Plan,
@@ -43,11 +44,7 @@ def recommend(
     py = python or PythonRange(facts.py, facts.py)
     family = platforms.family(facts.host.platform)
     notes = Notes()
-    derived = derive(facts, family, notes)
-    strict: set[str] = set(needs.needs) | {d.need for d in derived if d.strict}
-    soft: set[str] = {str(d.need) for d in derived if not d.strict} - strict
-    for d in derived:
-        notes.reason(f"{d.library} needs {d.need}: {d.why}", d.source, "library.need")
+    derived, strict, soft = _needs(facts, needs, family, notes)
     _check_python(facts, py, notes)
     ctx = loop.Context(facts, needs, py, family, strict, soft, derived)
     if family == "win32":
@@ -86,6 +83,26 @@ def recommend(
         install=None if chosen in STANDARD_LOOPS else loop.install_spec(chosen, ctx),
         advisories=advisories,
     )
+
+
+def _needs(
+    facts: Facts, needs: Needs, family: str, notes: Notes
+) -> tuple[tuple[DerivedNeed, ...], set[str], set[str]]:
+    """The needs installed libraries add; strict ones join the asked ones, soft ones stay
+    preferences."""
+    derived = derive(facts, family, notes)
+    strict: set[str] = set(needs.needs) | {d.need for d in derived if d.strict}
+    soft: set[str] = {str(d.need) for d in derived if not d.strict} - strict
+    for d in derived:
+        verb = "needs" if d.strict else "prefers"
+        notes.reason(f"{d.library} {verb} {d.need}: {d.why}", d.source, f"library.{verb}")
+    if family == "darwin" and "pty" in strict:
+        notes.reason(
+            "pty on macOS: kqueue and poll handle ptys on macOS 10.9 and later; no select() needed",
+            selector.SRC_MACOS_PTY,
+            "pty.darwin",
+        )
+    return derived, strict, soft
 
 
 def _check_python(facts: Facts, py: PythonRange, notes: Notes) -> None:

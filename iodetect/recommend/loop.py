@@ -26,6 +26,7 @@ class Usable:
     known: bool = True  # False: documented facts cannot say whether it is installed
     broken: bool = False  # installed, but it does not import or does not support this Python
     blocked: tuple[Advisory, ...] = ()  # open data-integrity advisories of the installed version
+    warning: str | None = None  # usable, but only older releases support part of the range
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def usable(ctx: Context, name: str) -> Usable:
     )
     if not found.ok:
         return Usable(False, found.why, found.code, found.source)
+    warning = found.warning
     loop = facts.loop(name)
     installed = loop.installed if loop is not None else None
     if installed is None:
@@ -65,7 +67,7 @@ def usable(ctx: Context, name: str) -> Usable:
                 f"documented facts cannot say whether {name} is installed; the module checks "
                 "when it is imported"
             )
-            return Usable(True, why, "loop.unknown", found.source, known=False)
+            return Usable(True, why, "loop.unknown", found.source, known=False, warning=warning)
         return Usable(False, f"{name} is not installed", "loop.missing", found.source)
     if loop is not None and loop.importable is False:
         error = loop.import_error or "unknown error"
@@ -83,7 +85,7 @@ def usable(ctx: Context, name: str) -> Usable:
         return Usable(False, versioned.why, versioned.code, versioned.source, broken=True)
     blocked = tuple(a for a in applying(name, installed, ctx) if blocks(a))
     note = f"{name} {installed} is installed and imports"
-    return Usable(True, note, "loop.ok", found.source, blocked=blocked)
+    return Usable(True, note, "loop.ok", found.source, blocked=blocked, warning=warning)
 
 
 def applying(name: str, installed: str | None, ctx: Context) -> tuple[Advisory, ...]:
@@ -220,6 +222,8 @@ def _alternative(ctx: Context, name: PlanLoop, notes: Notes) -> tuple[PlanLoop, 
         notes.conflict(f"--loop {name}: {use.why}", remedy, use.source, use.code)
     elif not use.known:
         notes.warn(use.why, "facts origin: documented (iodetect.platforms)", use.code)
+    if use.ok and use.warning:
+        notes.warn(use.warning, use.source, "loop.python_older")
     if not record.auto:
         notes.warn(f"{name}: {record.maturity}", record.source, f"loop.{name}.maturity")
     for gap in loops.LOOP_GAPS:

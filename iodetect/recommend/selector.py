@@ -66,12 +66,6 @@ def choose_selector(
             "selector.windows",
         )
         return "select", False
-    if "pty" in strict and family == "darwin":
-        notes.reason(
-            "pty on macOS: kqueue and poll handle ptys on macOS 10.9 and later",
-            SRC_MACOS_PTY,
-            "pty.darwin",
-        )
     if needs.selector is not None:
         return _requested(facts, needs.selector, family, strict, notes), True
     return _default(facts, family, notes)
