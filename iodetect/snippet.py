@@ -163,11 +163,16 @@ def _loop_import(plan: Plan, fallback: bool) -> list[str]:
             # Logged, not warned: under -W error a warning at import would be an exception,
             # and the fallback could never happen.
             std = (plan.fallback_factory or "asyncio.SelectorEventLoop").rpartition(".")[2]
+            message = f"{name} does not import (%s: %s); falling back to the standard asyncio.{std}"
+            if len(f'        "{message}",') <= WIDTH:  # as ruff format lays it out
+                text = [f'        "{message}",']
+            else:
+                head, _, tail = message.rpartition(" asyncio.")
+                text = [f'        "{head} "', f'        "asyncio.{tail}",']
             out += [
                 f"    {name} = None",
                 '    logging.getLogger("loop_setup").warning(',
-                f'        "{name} does not import (%s: %s); falling back to the standard "',
-                f'        "asyncio.{std}",',
+                *text,
                 "        type(exc).__name__,",
                 "        exc,",
                 "    )",

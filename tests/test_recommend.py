@@ -124,7 +124,7 @@ CASES = [
         needs(selector="poll"),
         "selector",
         "poll",
-        reason="implies the standard selector loop",
+        reason="--selector poll implies it",
     ),
     Case(
         "linux-select-too-many",
@@ -797,7 +797,7 @@ def test_pypy_never_gets_uvloop_and_is_named() -> None:
     facts = with_loop(PYPY, "uvloop", installed="0.23.0", importable=True)
     plan = recommend(facts, needs())
     assert plan.loop == "selector" and plan.runtime == "PyPy 3.11 (PyPy 8.0.1)"
-    assert "supports CPython only, not pypy" in plan.reasons[0].text
+    assert "supports CPython only, not PyPy" in plan.reasons[0].text
     asked = recommend(facts, needs(loop="uvloop"))
     assert [c.code for c in asked.conflicts] == ["loop.implementation"]
     assert "pip install" not in asked.conflicts[0].remedy

@@ -17,25 +17,16 @@ SRC_OLDEST = (
 )
 SRC_NEWEST = "iodetect's targets tests run the generated modules on CPython 3.8-3.15 and PyPy"
 
-SRC_RUNNER = "docs.python.org/3/library/asyncio-runner.html (Runner, loop_factory: 3.11; bpo-47062)"
-SRC_RUN_FACTORY = "cpython gh-99388 (PR gh-99462): asyncio.run(loop_factory=), 3.12"
-SRC_MANUAL = (
-    "cpython Lib/asyncio/runners.py (3.8-3.10): what asyncio.run() does, written out "
-    "(shutdown_default_executor from 3.9)"
-)
+SRC_RUNNER = "docs asyncio-runner.html: asyncio.Runner(loop_factory=), 3.11 (bpo-47062)"
+SRC_RUN_FACTORY = "cpython gh-99388: asyncio.run(loop_factory=), 3.12"
+SRC_MANUAL = "cpython Lib/asyncio/runners.py 3.8-3.10: asyncio.run() written out"
 SRC_GET_EVENT_LOOP = (
     "docs asyncio-eventloop get_event_loop() notes; cpython gh-93453 (3.10.9 and 3.11.1 "
     "backports, PRs #100059, #99949), gh-100160 (warnings removed again in 3.10.10 and 3.11.2, "
     "PRs #100412, #100970), gh-126353 (PR gh-126354: raises from 3.14)"
 )
-SRC_GET_EVENT_LOOP_RAISES = (
-    "cpython gh-126353 (PR gh-126354): get_event_loop() raises RuntimeError with no current loop "
-    "from 3.14"
-)
-SRC_POLICIES = (
-    "cpython gh-127949: the policy system deprecated in 3.14, removal planned for 3.16 "
-    "(Lib/asyncio/events.py 3.14: warnings._deprecated(..., remove=(3, 16)))"
-)
+SRC_GET_EVENT_LOOP_RAISES = "cpython gh-126353 (PR gh-126354): get_event_loop() raises from 3.14"
+SRC_POLICIES = "cpython gh-127949: policies deprecated in 3.14, removal in 3.16"
 SRC_UVLOOP_INSTALL = (
     "MagicStack/uvloop v0.22.1 uvloop/__init__.py: install() warns DeprecationWarning from "
     "3.12; install and EventLoopPolicy are removed on 3.16"

@@ -18,9 +18,8 @@ SRC_HUGE = (
 )
 SRC_GO = "golang/go#46279 (Go 1.19 raises the soft RLIMIT_NOFILE to the hard limit at start-up)"
 SRC_MACOS = (
-    "apple-oss-distributions/xnu bsd/kern/kern_resource.c dosetrlimit(): RLIMIT_NOFILE is "
-    "accepted as given; 'the real NOFILE limits enforced by the kernel is capped at "
-    "MIN(RLIMIT_NOFILE, maxfilesperproc)'"
+    "xnu bsd/kern/kern_resource.c dosetrlimit(): a larger RLIMIT_NOFILE is accepted; the kernel "
+    "enforces MIN(RLIMIT_NOFILE, maxfilesperproc)"
 )
 SRC_LINUX_NR_OPEN = "proc(5): /proc/sys/fs/nr_open is the ceiling of RLIMIT_NOFILE"
 SRC_HARD = (

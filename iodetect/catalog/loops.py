@@ -24,6 +24,8 @@ LOOPS: tuple[LoopRecord, ...] = (
         current_floor=(3, 8),
         auto=True,
         maturity="a libuv loop, faster than the standard one for the same code",
+        maturity_source=f"{UVLOOP} README v0.22.1: 'a fast, drop-in replacement of the built-in "
+        "asyncio event loop ... uses libuv'",
         source=f"{UVLOOP} v0.22.1: setup.py raises 'uvloop does not support Windows', "
         "pyproject classifier 'Implementation :: CPython' only; uvloop#82 (PyPy not supported)",
     ),
@@ -38,6 +40,8 @@ LOOPS: tuple[LoopRecord, ...] = (
         current_floor=(3, 9),
         auto=False,
         maturity="a 0.x port of uvloop to Windows by one author; not chosen automatically",
+        maturity_source="Vizonex/Winloop README ('I went ahead and downloaded the source code for "
+        "uvloop and started modifying'); PyPI: latest release 0.8.2",
         source="Vizonex/Winloop README ('downloaded the source code for uvloop and started "
         "modifying'); PyPI winloop 0.8.2: Windows wheels only, cp39 and later (0.6.3 has cp38)",
     ),
@@ -53,6 +57,8 @@ LOOPS: tuple[LoopRecord, ...] = (
         auto=False,
         maturity="self-declared work in progress, 'not suited for production usage'; "
         "never chosen automatically",
+        maturity_source="gi0baro/rloop README ('work in progress and definitely not suited for "
+        "production usage'); pyproject: Development Status 3 - Alpha",
         source="gi0baro/rloop README ('available on Unix systems only', 'not suited for "
         "production usage'); pyproject: Development Status 3 - Alpha, requires-python >=3.10 "
         "from v0.3.0 ('Drop Python 3.9'), >=3.9 before",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from iodetect.catalog.records import SelectCeiling, SelectorCaveat, SelectorRecord
 
 SRC_ORDER = (
-    "cpython Lib/selectors.py: DefaultSelector is the first of kqueue, epoll, devpoll, poll, "
-    "select that _can_use() constructs (3.9+; 3.8 checks only that the class exists)"
+    "cpython Lib/selectors.py: DefaultSelector, the first of kqueue, epoll, devpoll, poll, select "
+    "that _can_use() constructs (3.9+)"
 )
 SRC_HOMES = "docs.python.org/3/library/select.html (epoll: Linux; devpoll: Solaris; kqueue: BSD)"
 

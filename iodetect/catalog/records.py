@@ -81,7 +81,8 @@ class LoopRecord:
     current_floor: Minor  # oldest CPython minor its current releases support
     auto: bool  # may `--loop auto` choose it
     maturity: str  # one sentence: why (not) chosen automatically
-    source: str
+    maturity_source: str  # what backs that sentence
+    source: str  # what backs where it runs (os, implementations, floors)
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,10 @@ def loop_support(
     if record.os == "unix" and family in ("win32", "cygwin"):
         return Support(False, f"{name} does not support Windows", "loop.platform", record.source)
     if implementation not in record.implementations:
-        names = ", ".join(i.replace("cpython", "CPython") for i in record.implementations)
+        names = " and ".join(_shown(i) for i in record.implementations)
         return Support(
             False,
-            f"{name} supports {names} only, not {implementation}",
+            f"{name} supports {names} only, not {_shown(implementation)}",
             "loop.implementation",
             record.source,
         )
@@ -109,3 +109,10 @@ def _release_sources(name: str, pythons: tuple[Minor, ...]) -> str:
     """The sources of the release records behind a decision for these minors."""
     found = [r.source for r in loops.LOOP_RELEASES if r.loop == name and r.python in pythons]
     return "; ".join(dict.fromkeys(found)) or loops.loop(name).source  # type: ignore[union-attr]
+
+
+def _shown(implementation: str) -> str:
+    """sys.implementation.name as people write it."""
+    return {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalPy"}.get(
+        implementation, implementation
+    )

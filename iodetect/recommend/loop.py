@@ -114,11 +114,11 @@ def install_spec(name: str, ctx: Context) -> str:
     return f"{name}>={show_version(low)}" if low is not None else name
 
 
-def standard(ctx: Context, why: str) -> tuple[PlanLoop, Note]:
-    """The standard loop that fits the needs on this platform."""
+def standard(ctx: Context, why: str, source: str = "") -> tuple[PlanLoop, Note]:
+    """The standard loop that fits the needs on this platform; source backs `why`."""
     if not ctx.windows:
         return "selector", Note(
-            f"standard SelectorEventLoop: {why}", SRC_SELECTORS_DOC, "loop.standard"
+            f"standard SelectorEventLoop: {why}", source or SRC_SELECTORS_DOC, "loop.standard"
         )
     if "add_reader" in ctx.strict:
         by = who(ctx.derived, "add_reader", ctx.needs.needs)
@@ -145,12 +145,7 @@ def choose(ctx: Context, bench: BenchEvidence | None, notes: Notes) -> tuple[Pla
     """The loop: asked for, measured fastest, or the best stable one here."""
     asked = ctx.needs.loop
     if asked == "auto" and ctx.needs.selector is not None:
-        notes.reason(
-            f"--selector {ctx.needs.selector} implies the standard selector loop",
-            SRC_SELECTORS_DOC,
-            "loop.selector_implied",
-        )
-        return standard(ctx, f"--selector {ctx.needs.selector}")
+        return standard(ctx, f"--selector {ctx.needs.selector} implies it")
     if asked == "asyncio":
         return standard(ctx, "requested with --loop asyncio")
     if asked == "selector":
@@ -225,7 +220,7 @@ def _alternative(ctx: Context, name: PlanLoop, notes: Notes) -> tuple[PlanLoop, 
     if use.ok and use.warning:
         notes.warn(use.warning, use.source, "loop.python_older")
     if not record.auto:
-        notes.warn(f"{name}: {record.maturity}", record.source, f"loop.{name}.maturity")
+        notes.warn(f"{name}: {record.maturity}", record.maturity_source, f"loop.{name}.maturity")
     for gap in loops.LOOP_GAPS:
         if gap.loop == name and gap.need is not None and gap.need in ctx.strict:
             notes.conflict(
@@ -248,7 +243,7 @@ def _auto(ctx: Context, bench: BenchEvidence | None, notes: Notes) -> tuple[Plan
             notes.warn(
                 "winloop is installed but not chosen automatically (a 0.x port by one "
                 "author); ask with --loop winloop",
-                loops.loop("winloop").source,  # type: ignore[union-attr]
+                loops.loop("winloop").maturity_source,  # type: ignore[union-attr]
                 "loop.winloop.not_auto",
             )
         if bench is not None:
@@ -264,7 +259,9 @@ def _auto(ctx: Context, bench: BenchEvidence | None, notes: Notes) -> tuple[Plan
     if uv.ok and uv.known and not uv.blocked:
         record = loops.loop("uvloop")
         assert record is not None
-        return "uvloop", Note(f"uvloop: {uv.why}; {record.maturity}", record.source, "loop.auto")
+        return "uvloop", Note(
+            f"uvloop: {uv.why}; {record.maturity}", record.maturity_source, "loop.auto"
+        )
     if uv.blocked:
         a = uv.blocked[0]
         fix = f"; {install_spec('uvloop', ctx)} fixes it" if a.fixed_in else ""
@@ -285,7 +282,9 @@ def _auto(ctx: Context, bench: BenchEvidence | None, notes: Notes) -> tuple[Plan
             "the facts cannot say whether uvloop is installed; ask with "
             "--loop uvloop to use it (the module then checks it on import)",
         )
-    return standard(ctx, uv.why if not uv.ok else "no faster stable loop here")
+    if not uv.ok:
+        return standard(ctx, uv.why, uv.source)
+    return standard(ctx, "no faster stable loop here")
 
 
 def _measured(

@@ -110,10 +110,13 @@ def _holds(req: LibReq, have: dict[str, str]) -> bool | None:
 def _applies(rule: LibraryRule, have: dict[str, str], family: str) -> bool | None:
     """Does the rule apply to these facts? None: it depends on what the facts cannot say."""
     text = have.get(rule.dist)
-    version = version_tuple(text) if text is not None else None
-    if version is None or version not in rule.versions:
+    if text is None or (rule.families is not None and family not in rule.families):
         return False
-    if rule.families is not None and family not in rule.families:
+    version = version_tuple(text)
+    bounded = rule.versions.low is not None or rule.versions.high is not None
+    if version is None and bounded:
+        return None  # installed, but its version says nothing the rule can compare
+    if version is not None and version not in rule.versions:
         return False
     when = _holds(rule.when, have) if rule.when is not None else True
     unless = _holds(rule.unless, have) if rule.unless is not None else False
