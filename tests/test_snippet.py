@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from iodetect import model, snippet, target, transport
+from iodetect import model, snippet, transport
 from iodetect.model import Facts, Library, Selector
 from iodetect.platforms import documented_facts
 from iodetect.recommend import Needs, Plan, parse_python, recommend
@@ -57,8 +57,10 @@ def run_module_outcome(
 
 
 def probe(command: list[str]) -> Facts:
-    outcome = transport.run_program(target.program("probe"), command, DEADLINE, what="probe")
-    return model.from_dict(outcome.result)
+    """The interpreter's facts, as iodetect gets them (the catalog's request, completed)."""
+    from iodetect.probe import remote_facts
+
+    return remote_facts(command, DEADLINE)
 
 
 def limited(command: list[str], soft: int) -> list[str]:
