@@ -56,6 +56,8 @@ def _header(plan: Plan, facts: Facts, fallback: bool, command: str) -> list[str]
         loop += f" (installed: {escape(plan.loop_version, 40)})"
     if plan.min_loop_version:
         loop += f", needs {plan.loop}>={plan.min_loop_version}"
+        if plan.install and plan.install != f"{plan.loop}>={plan.min_loop_version}":
+            loop += f" (install {escape(plan.install, 60)}: clear of known data-integrity defects)"
     if fallback and plan.fallback_factory:
         loop += f"; falls back to {plan.fallback_factory}, logging why, if it does not import"
     lines += _comment(f"loop: {loop}")

@@ -998,3 +998,30 @@ def test_conflicts_and_notes_carry_codes() -> None:
     for plan in plans:
         for item in (*plan.conflicts, *plan.warnings, *plan.reasons):
             assert item.code and item.code == item.code.strip().lower(), item
+
+
+def test_select_capacity_boundary_on_linux() -> None:
+    """select(2): descriptors below 1024; iodetect keeps 64 of them for the service."""
+    assert recommend(LINUX, needs(selector="select", connections=960)).ok
+    over = recommend(LINUX, needs(selector="select", connections=961))
+    assert [c.code for c in over.conflicts] == ["select.capacity"]
+    assert "(1024 descriptors, 64 kept for the service)" in over.conflicts[0].message
+
+
+@pytest.mark.parametrize(
+    ("minor", "version", "supported"),
+    [(14, "0.21.0", False), (14, "0.22.0", True), (13, "0.20.0", False), (15, "0.22.1", False)],
+)
+def test_loop_support_in_facts_is_decided_from_the_catalog(
+    minor: int, version: str, supported: bool
+) -> None:
+    """What report and check show as "supported here" comes from the catalog, not the probe."""
+    from iodetect.probe import complete
+
+    facts = complete(
+        with_loop(with_python(LINUX, minor), "uvloop", installed=version, supported=not supported)
+    )
+    uvloop = facts.loop("uvloop")
+    assert uvloop is not None and uvloop.supported is supported
+    if not supported:
+        assert uvloop.support_note and "predates Python 3." in uvloop.support_note

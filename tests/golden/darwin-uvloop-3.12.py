@@ -3,7 +3,8 @@
 # command: iodetect snippet > loop_setup.py
 # generated for: platform darwin (Darwin); facts from cpython 3.12 (documented); code for CPython
 #   3.12
-# loop: uvloop.new_event_loop, needs uvloop>=0.18
+# loop: uvloop.new_event_loop, needs uvloop>=0.18 (install uvloop>=0.23: clear of known
+#   data-integrity defects)
 # expected at run time: loop class Loop (uvloop), selector none
 # descriptor limit: raise the soft limit to the hard limit (at most 1048576 unless more is needed)
 #   at start-up

@@ -3,7 +3,8 @@
 # command: iodetect snippet > loop_setup.py
 # generated for: platform darwin (Darwin 23.6.0 arm64); facts from cpython 3.12.7 (documented); code
 #   for CPython 3.12
-# loop: uvloop.new_event_loop (installed: 0.23.0), needs uvloop>=0.18
+# loop: uvloop.new_event_loop (installed: 0.23.0), needs uvloop>=0.18 (install uvloop>=0.23: clear
+#   of known data-integrity defects)
 # expected at run time: loop class Loop (uvloop), selector none
 # connections: 5000
 # descriptor limit: raise the soft limit to 245760 at start-up
