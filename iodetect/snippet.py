@@ -156,7 +156,7 @@ def render(
 
 def _loop_import(plan: Plan, fallback: bool) -> list[str]:
     out: list[str] = []
-    if plan.loop in ("uvloop", "winloop", "rloop"):
+    if not plan.standard:
         name = plan.loop
         pip = plan.install or name
         out += ["", "try:", f"    import {name}"]
