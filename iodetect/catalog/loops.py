@@ -39,7 +39,7 @@ LOOPS: tuple[LoopRecord, ...] = (
         python_floor=(3, 8),
         current_floor=(3, 9),
         auto=False,
-        maturity="a 0.x port of uvloop to Windows by one author; not chosen automatically",
+        maturity="a 0.x port of uvloop to Windows by one author",
         maturity_source="Vizonex/Winloop README ('I went ahead and downloaded the source code for "
         "uvloop and started modifying'); PyPI: latest release 0.8.2",
         source="Vizonex/Winloop README ('downloaded the source code for uvloop and started "
@@ -55,8 +55,7 @@ LOOPS: tuple[LoopRecord, ...] = (
         python_floor=(3, 9),
         current_floor=(3, 10),
         auto=False,
-        maturity="self-declared work in progress, 'not suited for production usage'; "
-        "never chosen automatically",
+        maturity="self-declared work in progress, 'not suited for production usage'",
         maturity_source="gi0baro/rloop README ('work in progress and definitely not suited for "
         "production usage'); pyproject: Development Status 3 - Alpha",
         source="gi0baro/rloop README ('available on Unix systems only', 'not suited for "

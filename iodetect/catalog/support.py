@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iodetect.catalog import loops
-from iodetect.catalog.records import Minor, Version, show_version, version_tuple
+from iodetect.catalog.records import LoopRecord, Minor, Version, show_version, version_tuple
 
 
 @dataclass(frozen=True)
@@ -44,60 +44,63 @@ def loop_support(
     record = loops.loop(name)
     if record is None:
         return Support(False, f"{name} is not a loop iodetect knows", "loop.unknown", "")
-    windows = family == "win32"
-    if record.os == "windows" and not windows:
-        return Support(False, f"{name} supports Windows only", "loop.platform", record.source)
-    if record.os == "unix" and family in ("win32", "cygwin"):
-        return Support(False, f"{name} does not support Windows", "loop.platform", record.source)
-    if implementation not in record.implementations:
-        names = " and ".join(_shown(i) for i in record.implementations)
-        return Support(
-            False,
-            f"{name} supports {names} only, not {_shown(implementation)}",
-            "loop.implementation",
-            record.source,
-        )
-    low = min(pythons) if pythons else record.python_floor
-    if low < record.python_floor:
-        return Support(
-            False,
-            f"{name} has no release for Python {low[0]}.{low[1]} "
-            f"(needs {record.python_floor[0]}.{record.python_floor[1]}+)",
-            "loop.python",
-            record.source,
-        )
-    if free_threaded:
-        missing = [m for m in pythons if loops.first_release(name, m, True) is None]
-        if missing:
-            m = missing[0]
-            return Support(
-                False,
-                f"no {name} release supports free-threaded {m[0]}.{m[1]} (no cp{m[0]}{m[1]}t "
-                "wheels)",
-                "loop.free_threaded",
-                "; ".join(
-                    r.source for r in loops.LOOP_RELEASES if r.loop == name and r.free_threaded
-                )
-                or record.source,
-            )
+    refused = _where(record, family, implementation) or _pythons(record, pythons, free_threaded)
+    if refused is not None:
+        return refused
     need = minimum(name, pythons, free_threaded)
     have = version_tuple(version)
     if need is not None and have is not None and have < need:
-        span = _span(pythons)
         return Support(
             False,
-            f"{name} {version} predates Python {span} support: {show_version(need)}+ needed",
+            f"{name} {version} predates Python {_span(pythons)} support: "
+            f"{show_version(need)}+ needed",
             "loop.version",
             _release_sources(name, pythons),
             minimum=need,
         )
     warning = None
+    low = min(pythons) if pythons else record.python_floor
     if low < record.current_floor:
         warning = (
             f"{name}'s current releases need Python {record.current_floor[0]}."
             f"{record.current_floor[1]}+; only older ones support {low[0]}.{low[1]}: pin one"
         )
     return Support(True, "", "loop.ok", record.source, minimum=need, warning=warning)
+
+
+def _where(record: LoopRecord, family: str, implementation: str) -> Support | None:
+    """Refused for its platform or implementation, or None."""
+    name = record.name
+    if record.os == "windows" and family != "win32":
+        return Support(False, f"{name} supports Windows only", "loop.platform", record.source)
+    if record.os == "unix" and family in ("win32", "cygwin"):
+        return Support(False, f"{name} does not support Windows", "loop.platform", record.source)
+    if implementation not in record.implementations:
+        names = " and ".join(_shown(i) for i in record.implementations)
+        why = f"{name} supports {names} only, not {_shown(implementation)}"
+        return Support(False, why, "loop.implementation", record.source)
+    return None
+
+
+def _pythons(record: LoopRecord, pythons: tuple[Minor, ...], free_threaded: bool) -> Support | None:
+    """Refused for a Python minor no release supports, or None."""
+    name = record.name
+    low = min(pythons) if pythons else record.python_floor
+    if low < record.python_floor:
+        floor = record.python_floor
+        why = f"{name} has no release for Python {low[0]}.{low[1]} (needs {floor[0]}.{floor[1]}+)"
+        return Support(False, why, "loop.python", record.source)
+    missing = [m for m in pythons if loops.first_release(name, m, True) is None]
+    if free_threaded and missing:
+        m = missing[0]
+        sources = [r.source for r in loops.LOOP_RELEASES if r.loop == name and r.free_threaded]
+        return Support(
+            False,
+            f"no {name} release supports free-threaded {m[0]}.{m[1]} (no cp{m[0]}{m[1]}t wheels)",
+            "loop.free_threaded",
+            "; ".join(sources) or record.source,
+        )
+    return None
 
 
 def _span(pythons: tuple[Minor, ...]) -> str:

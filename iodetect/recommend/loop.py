@@ -220,7 +220,11 @@ def _alternative(ctx: Context, name: PlanLoop, notes: Notes) -> tuple[PlanLoop, 
     if use.ok and use.warning:
         notes.warn(use.warning, use.source, "loop.python_older")
     if not record.auto:
-        notes.warn(f"{name}: {record.maturity}", record.maturity_source, f"loop.{name}.maturity")
+        notes.warn(
+            f"{name}: {record.maturity}; never chosen automatically",
+            record.maturity_source,
+            f"loop.{name}.maturity",
+        )
     for gap in loops.LOOP_GAPS:
         if gap.loop == name and gap.need is not None and gap.need in ctx.strict:
             notes.conflict(
@@ -237,58 +241,73 @@ def _alternative(ctx: Context, name: PlanLoop, notes: Notes) -> tuple[PlanLoop, 
 
 
 def _auto(ctx: Context, bench: BenchEvidence | None, notes: Notes) -> tuple[PlanLoop, Note]:
-    if ctx.windows:
-        winloop = ctx.facts.loop("winloop")
-        if winloop is not None and winloop.installed:
-            notes.warn(
-                "winloop is installed but not chosen automatically (a 0.x port by one "
-                "author); ask with --loop winloop",
-                loops.loop("winloop").maturity_source,  # type: ignore[union-attr]
-                "loop.winloop.not_auto",
-            )
-        if bench is not None:
-            return _measured(ctx, bench, None, notes) or standard(
-                ctx, "no stable alternative loop exists for Windows"
-            )
-        return standard(ctx, "no stable alternative loop exists for Windows")
-    uv = usable(ctx, "uvloop")
+    """The first loop the catalog lets `auto` choose that is usable here, else the standard one."""
+    candidates = [(lp, usable(ctx, lp.name)) for lp in loops.LOOPS if lp.auto]
+    here = [(lp, use) for lp, use in candidates if use.code not in ("loop.platform",)]
     if bench is not None:
-        measured = _measured(ctx, bench, uv, notes)
+        measured = _measured(ctx, bench, dict((lp.name, use) for lp, use in here), notes)
         if measured is not None:
             return measured
-    if uv.ok and uv.known and not uv.blocked:
-        record = loops.loop("uvloop")
-        assert record is not None
-        return "uvloop", Note(
-            f"uvloop: {uv.why}; {record.maturity}", record.maturity_source, "loop.auto"
-        )
-    if uv.blocked:
-        a = uv.blocked[0]
-        fix = f"; {install_spec('uvloop', ctx)} fixes it" if a.fixed_in else ""
-        installed = ctx.facts.loop("uvloop")
-        version = installed.installed if installed is not None else "?"
+    for record, use in here:
+        if use.ok and use.known and not use.blocked:
+            return record.name, Note(
+                f"{record.name}: {use.why}; {record.maturity}", record.maturity_source, "loop.auto"
+            )
+    if not here:
+        _not_auto_installed(ctx, notes)
+        return standard(ctx, f"no stable alternative loop exists for {_platform_name(ctx)}")
+    record, use = here[0]
+    return _standard_instead(ctx, record.name, use, notes)
+
+
+def _standard_instead(ctx: Context, name: str, use: Usable, notes: Notes) -> tuple[PlanLoop, Note]:
+    """Why the standard loop, when the loop `auto` would choose is not usable here."""
+    if use.blocked:
+        a = use.blocked[0]
+        fix = f"; {install_spec(name, ctx)} fixes it" if a.fixed_in else ""
+        found = ctx.facts.loop(name)
+        version = found.installed if found is not None else "?"
         notes.warn(
-            f"uvloop {version} is installed but not used: "
-            f"advisory {a.id} ({a.severity}): {a.summary}{fix}",
+            f"{name} {version} is installed but not used: advisory {a.id} ({a.severity}): "
+            f"{a.summary}{fix}",
             a.source,
             f"advisory.{a.id}",
         )
-        return standard(ctx, f"uvloop {a.id} ({a.severity})")
-    if uv.broken:
-        notes.warn(f"uvloop not used: {uv.why}", uv.source, uv.code)
-    if not uv.known:
+        return standard(ctx, f"{name} {a.id} ({a.severity})")
+    if use.broken:
+        notes.warn(f"{name} not used: {use.why}", use.source, use.code)
+    if not use.known:
         return standard(
             ctx,
-            "the facts cannot say whether uvloop is installed; ask with "
-            "--loop uvloop to use it (the module then checks it on import)",
+            f"the facts cannot say whether {name} is installed; ask with --loop {name} to use "
+            "it (the module then checks it on import)",
         )
-    if not uv.ok:
-        return standard(ctx, uv.why, uv.source)
-    return standard(ctx, "no faster stable loop here")
+    _not_auto_installed(ctx, notes)
+    return standard(ctx, use.why, use.source) if not use.ok else standard(ctx, "no faster loop")
+
+
+def _not_auto_installed(ctx: Context, notes: Notes) -> None:
+    """A loop `auto` never picks is installed and would run here: say how to ask for it."""
+    for record in loops.LOOPS:
+        found = ctx.facts.loop(record.name)
+        if record.auto or found is None or not found.installed:
+            continue
+        if usable(ctx, record.name).code == "loop.platform":
+            continue
+        notes.warn(
+            f"{record.name} is installed but not chosen automatically ({record.maturity}); "
+            f"ask with --loop {record.name}",
+            record.maturity_source,
+            f"loop.{record.name}.not_auto",
+        )
+
+
+def _platform_name(ctx: Context) -> str:
+    return "Windows" if ctx.windows else ctx.family
 
 
 def _measured(
-    ctx: Context, bench: BenchEvidence, uv: Usable | None, notes: Notes
+    ctx: Context, bench: BenchEvidence, usable_here: dict[str, Usable], notes: Notes
 ) -> tuple[PlanLoop, Note] | None:
     """A saved bench run decides between stable loops; None: it does not decide here."""
     fastest = bench_loop(bench.fastest_loop)
@@ -305,9 +324,10 @@ def _measured(
             "bench.not_auto",
         )
         return None
-    if fastest == "uvloop" and uv is not None and uv.ok and uv.known and not uv.blocked:
-        return "uvloop", Note(
-            f"uvloop: measured fastest here ({bench.summary})", SRC_BENCH, "loop.bench"
+    use = usable_here.get(fastest)
+    if record is not None and use is not None and use.ok and use.known and not use.blocked:
+        return record.name, Note(
+            f"{fastest}: measured fastest here ({bench.summary})", SRC_BENCH, "loop.bench"
         )
     notes.warn(
         f"{bench.fastest_loop} measured fastest ({bench.summary}), but it cannot be used here",

@@ -20,7 +20,7 @@
 # Warnings:
 #   - documented facts cannot say whether winloop is installed; the module checks when it is
 #     imported [facts origin: documented (iodetect.platforms)]
-#   - winloop: a 0.x port of uvloop to Windows by one author; not chosen automatically
+#   - winloop: a 0.x port of uvloop to Windows by one author; never chosen automatically
 #     [Vizonex/Winloop README ('I went ahead and downloaded the source code for uvloop and started
 #     modifying'); PyPI: latest release 0.8.2]
 """Event loop setup for this service: new_event_loop() and run(coro).
