@@ -1029,3 +1029,11 @@ def test_loop_support_in_facts_is_decided_from_the_catalog(
     assert uvloop is not None and uvloop.supported is supported
     if not supported:
         assert uvloop.support_note and "predates Python 3." in uvloop.support_note
+
+
+def test_runtime_name_from_facts_is_plain() -> None:
+    hostile = replace(
+        PYPY.interpreter, implementation="x\nimport os", implementation_version="1;\n2"
+    )
+    plan = recommend(replace(PYPY, interpreter=hostile), needs())
+    assert plan.runtime == "ximportos 3.11 (ximportos 12)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from iodetect.catalog import cpython, limits, mechanisms
@@ -171,12 +172,21 @@ class Plan:
 
     @property
     def runtime(self) -> str:
-        """The interpreter the code is for: "CPython 3.9+", "PyPy 3.11 (PyPy 8.0.1)"."""
+        """The interpreter the code is for: "CPython 3.9+", "PyPy 3.11 (PyPy 8.0.1)".
+
+        Both names come from facts, so only short, plain words of them are shown.
+        """
         if self.implementation == "cpython":
             return f"CPython {self.python}"
-        name = {"pypy": "PyPy"}.get(self.implementation, self.implementation)
-        extra = f" ({name} {self.implementation_version})" if self.implementation_version else ""
+        name = {"pypy": "PyPy"}.get(self.implementation) or _plain(self.implementation)
+        version = _plain(self.implementation_version or "")
+        extra = f" ({name} {version})" if version else ""
         return f"{name} {self.python}{extra}"
+
+
+def _plain(text: str, limit: int = 40) -> str:
+    """Letters, digits and . _ + - only, at most `limit` of them."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "", text)[:limit] or "?"
 
 
 def plan_dict(plan: Plan) -> dict[str, object]:
