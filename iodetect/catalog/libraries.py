@@ -31,7 +31,8 @@ RULES: tuple[LibraryRule, ...] = (
         "add_reader",
         "psycopg 3 async waits on its socket with add_reader; on ProactorEventLoop it raises "
         "InterfaceError ('Psycopg cannot use the ProactorEventLoop')",
-        "psycopg.org/psycopg3/docs/advanced/async.html#async",
+        "psycopg.org/psycopg3/docs/advanced/async.html#async; psycopg/connection_async.py "
+        "connect() raises InterfaceError 'Psycopg cannot use the ProactorEventLoop'",
         WINDOWS,
     ),
     LibraryRule(
