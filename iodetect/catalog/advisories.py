@@ -27,7 +27,7 @@ ADVISORIES: tuple[Advisory, ...] = (
         id="uvloop-653",
         loop="uvloop",
         affected=Range(high=(0, 23, 0)),
-        severity="data-integrity",
+        severity="defect",
         summary="'File descriptor N is used by transport' on every new connection that gets "
         "a poisoned descriptor number, until the process restarts",
         fixed_in=(0, 23, 0),
