@@ -271,25 +271,26 @@ def _limit(value: int | None) -> float | None:
 
 def _static_limits(steps: _Steps, facts: Facts) -> None:
     """What the facts already tell: a hard limit below the need cannot be fixed from inside."""
+    from iodetect.recommend import assess_nofile
+
     need = needed_nofile(steps.options)
-    hard = _limit(facts.limits.nofile_hard)
-    soft = _limit(facts.limits.nofile_soft)
-    if hard is None:
+    verdict = assess_nofile(facts.limits, facts.host.platform, need)
+    if verdict.code in ("nofile.unknown", "nofile.windows"):
         if not facts.windows:
             steps.add("limits", "warn", "the descriptor limits could not be read", code="nofile")
         return
-    if hard < need:
+    if verdict.fails:
         steps.add(
             "limits",
             "fail",
-            f"hard descriptor limit {facts.limits.nofile_hard} is below the {need} this service "
+            f"{verdict.cap_text} is below the {need} this service "
             f"needs ({steps.options.connections} connections + {NOFILE_HEADROOM} headroom"
             + (f", --min-nofile {steps.options.min_nofile}" if steps.options.min_nofile else "")
             + "); no process can raise it itself",
             HARD_REMEDY.format(n=_suggest(need)),
             "nofile.hard",
         )
-    elif soft is not None and soft < need:
+    elif verdict.code == "nofile.raisable":
         steps.add(
             "limits",
             "ok",
@@ -340,15 +341,20 @@ def _recommend(steps: _Steps, facts: Facts) -> tuple[Plan, Expectation] | None:
         raise UsageError(str(exc)) from None
     hard_found = any(f.code == "nofile.hard" for f in steps.findings)
     for conflict in plan.conflicts:
-        if hard_found and "the hard limit" in conflict.message:
+        if hard_found and conflict.code in recommend.NOFILE_FAILING:
             continue  # already a finding of the limits step, with the fuller remedy
         steps.add(
             "recommend",
             "fail",
             conflict.message,
             conflict.remedy,
-            "nofile.plan" if "descriptors" in conflict.message else "recommend.conflict",
+            "nofile.plan"
+            if conflict.code.startswith(("nofile.", "select."))
+            else "recommend.conflict",
         )
+    for note in plan.reasons:
+        if note.code.startswith("advisory."):
+            steps.add("recommend", "ok", note.text, code="recommend.advisory")
     for note in plan.warnings:
         steps.add("recommend", "warn", note.text, code="recommend.warning")
     expect = _expectation(plan, facts, opts)

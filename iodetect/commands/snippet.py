@@ -169,7 +169,7 @@ def snippet(
         if failed:
             raise typer.Exit(EXIT_FAILED)
     chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
-    said = f"iodetect: {chosen} for CPython {plan.python} ({plan.reasons[0].text})"
+    said = f"iodetect: {chosen} for {plan.runtime} ({plan.reasons[0].text})"
     if output is None:
         typer.echo(text, nl=False)
         note(said)
