@@ -182,7 +182,7 @@ def judge(
         whole = _intersect(whole, list(where.versions))
         if not whole:
             return VersionVerdict(
-                str(target), "fine", note=f"does not run on {target} (a version test guards it)"
+                str(target), "fine", note="does not run there (a version test guards it)"
             )
     best: VersionVerdict | None = None
     excuse: VersionVerdict | None = None
