@@ -107,7 +107,10 @@ def scan(opts: Options) -> ScanReport:
             "paths": list(opts.paths),
             "exclude": list(opts.exclude),
             "spec": table.spec,
-            "limits": {**limits, "timeout": max(0.1, opts.timeout - (time.monotonic() - start))},
+            "limits": {
+                **limits,
+                "timeout": max(0.0, float(limits["timeout"]) - (time.monotonic() - start)),
+            },
         }
         answers.insert(0, engine.run(params))
     if python_info is None:

@@ -241,6 +241,9 @@ def finding(
     index = _int(hit, "p", -1)
     ctx = _str(hit, "ctx", 20)
     why = _str(hit, "why", 20)
+    line, column = _int(hit, "line"), _int(hit, "col", 1)
+    end_line, end_column = _int(hit, "end_line", 0) or line, _int(hit, "end_col", 1)
+    path, code, func = _str(hit, "path"), _str(hit, "code", 200), _str(hit, "func", 200)
     certainty = "certain"
     lookup = ctx
     if ctx == "unknown":
@@ -262,24 +265,23 @@ def finding(
         # (libraries often call select() only as a fallback where poll() is missing).
         certainty = "possible"
     verdicts = tuple(judge(record, where, t, True if exceeds is None else exceeds) for t in targets)
-    func = _str(hit, "func", 200)
     if ctx == "any":
         situation = record.when
     else:
         key = ctx if ctx in ("running", "loop_set", "cleared") else f"{ctx}/{why}"
         situation = SITUATIONS.get(key, record.when).format(func=func or "?")
     return Finding(
-        path=_str(hit, "path"),
-        line=_int(hit, "line"),
-        column=_int(hit, "col", 1),
-        end_line=_int(hit, "end_line", 0) or _int(hit, "line"),
-        end_column=_int(hit, "end_col", 1),
+        path=path,
+        line=line,
+        column=column,
+        end_line=end_line,
+        end_column=end_column,
         record=record.id,
         api=record.api,
         use=where.use,
         situation=situation,
         certainty=certainty,
-        code=_str(hit, "code", 200),
+        code=code,
         function=func,
         verdicts=verdicts,
         worst=worst(verdicts),
