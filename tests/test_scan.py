@@ -409,6 +409,9 @@ def test_a_target_that_prints_garbage_is_a_usage_error(tmp_path: Path) -> None:
     fake.chmod(0o755)
     done = run_cli("scan", "--deps", "--python", str(fake), "--target-python", "3.14")
     assert done.returncode == 2 and "scanner's answer" in done.stderr, done.stderr
+    fake.write_text("#!/bin/sh\ncat >/dev/null\necho '@@iodetect@@ [1, 2]'\n")
+    done = run_cli("scan", str(PROJECT / "gel_module.py"), "--python", str(fake))
+    assert done.returncode == 2 and "scanner's answer" in done.stderr, done.stderr
 
 
 def test_deps_of_this_interpreter_in_process() -> None:

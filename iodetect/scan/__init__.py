@@ -97,9 +97,10 @@ def scan(opts: Options) -> ScanReport:
         answers.append(answer)
         python_info = answer.get("python")
     elif opts.python is not None:
-        python_info = _remote({"mode": "info", "spec": table.spec}, opts.python, opts.timeout).get(
-            "python"
-        )
+        answer = _remote({"mode": "info", "spec": table.spec}, opts.python, opts.timeout)
+        if not isinstance(answer, dict):
+            raise ReportError("the scanner's answer is not a scan result")
+        python_info = answer.get("python")
     if opts.paths:
         # The project is on this machine: parsed here, whatever the target interpreter is.
         params = {
