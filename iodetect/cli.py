@@ -7,7 +7,7 @@ import sys
 import typer
 
 from iodetect import __version__
-from iodetect.commands import bench, check, inspect, report, snippet
+from iodetect.commands import bench, check, inspect, report, scan, snippet
 
 app = typer.Typer(
     name="iodetect",
@@ -38,7 +38,7 @@ def _root(
     """iodetect: the right event loop for this host, with evidence."""
 
 
-for _module in (report, snippet, check, bench, inspect):
+for _module in (report, snippet, check, bench, inspect, scan):
     _module.register(app)
 
 
