@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from inspect_servers import Spawner, gone, spawning, wait_for
 
-from iodetect.inspect import procfs, runner, snapshot, sockets, syscalls
-from iodetect.inspect.model import SCHEMA_VERSION
+from iodetect.inspect import analysis, procfs, runner, snapshot, sockets, syscalls
+from iodetect.inspect.model import SCHEMA_VERSION, Descriptors, Epoll, Thread
 
 from support import run_cli
 
@@ -386,3 +386,63 @@ def test_json_contract(spawn: Spawner) -> None:
     assert proc["plan"] is None and proc["tasks"] is None
     assert proc["own_root"] and proc["own_mount_ns"] and proc["ns_pid"] == server.pid
     assert not gone(server.pid)
+
+
+def _thread(tid: int, name: str, call: str, fd: int, waits: int = 8) -> Thread:
+    kind = syscalls.KINDS[call]
+    return Thread(tid, name, "S", call, kind, fd, None, None, "eventpoll", 8, waits, 0)
+
+
+def _descriptors(*epolls: Epoll) -> Descriptors:
+    return Descriptors(40, 40, {"tcp": 31, "eventpoll": len(epolls)}, (), 30, epolls)
+
+
+def test_a_native_runtime_beside_the_python_loop_is_not_taken_for_it() -> None:
+    # granian --loop asyncio, as /proc showed it: the Python loop on the main thread waits in
+    # epoll_wait on the standard loop's instance (its self-pipe only), while tokio's worker
+    # thread waits on an instance of its own that holds the connections and mio's eventfd.
+    # granian imports uvloop either way, so uvloop is mapped.
+    desc = _descriptors(
+        Epoll(11, 1, (12,), ("unix",)),
+        Epoll(15, 33, (16, 17), ("eventfd", "tcp")),
+    )
+    threads = (
+        _thread(100, "granian", "epoll_wait", 11),
+        _thread(102, "tokio-rt-worker", "epoll_wait", 15),
+    )
+    libraries = {"uvloop": "/venv/lib/python3.12/site-packages/uvloop/loop.cpython-312.so"}
+    loop = analysis.loop_of(100, threads, desc, libraries)
+    assert (loop.running, loop.thread, loop.registered) == ("asyncio", 100, 1)
+    assert loop.selector == "EpollSelector"
+    assert any("102" in e and "tokio-rt-worker" in e for e in loop.evidence), loop.evidence
+    # The same process on uvloop: libuv's instance on the main thread has the eventfd.
+    desc = _descriptors(
+        Epoll(11, 3, (12, 13, 14), ("eventfd", "tcp", "unix")),
+        Epoll(15, 33, (16, 17), ("eventfd", "tcp")),
+    )
+    threads = (
+        _thread(100, "granian", "epoll_pwait", 11),
+        _thread(102, "tokio-rt-worker", "epoll_wait", 15),
+    )
+    loop = analysis.loop_of(100, threads, desc, libraries)
+    assert (loop.running, loop.thread) == ("uvloop", 100)
+    # A loop in a worker thread, the main thread blocked elsewhere: the busiest wait wins.
+    threads = (
+        _thread(100, "python", "futex", 0, waits=0),
+        _thread(101, "loop", "epoll_wait", 11),
+        _thread(102, "other", "epoll_wait", 15),
+    )
+    desc = _descriptors(Epoll(11, 3, (), ("unix",)), Epoll(15, 9, (), ("tcp",)))
+    assert analysis.loop_of(100, threads, desc, {}).thread == 102
+
+
+def test_a_busy_process_with_several_epoll_instances_is_not_guessed() -> None:
+    # No thread caught in its wait: one epoll instance says which loop it is; several do not.
+    busy = (_thread(100, "granian", "futex", 0, waits=0),)
+    one = _descriptors(Epoll(11, 4, (), ("eventfd", "tcp")))
+    libraries = {"uvloop": "/site-packages/uvloop/loop.cpython-312.so"}
+    assert analysis.loop_of(100, busy, one, libraries).running == "uvloop"
+    several = _descriptors(Epoll(11, 1, (), ("unix",)), Epoll(15, 33, (), ("eventfd", "tcp")))
+    loop = analysis.loop_of(100, busy, several, libraries)
+    assert loop.running is None and loop.mechanism == "epoll"
+    assert any("2 epoll instances" in e for e in loop.evidence), loop.evidence

@@ -7,8 +7,16 @@ What shows from outside, and what it means:
   epoll on Linux.
 - uvloop is a native module: it shows in the memory map. A map alone says it was imported, not
   that it runs; libuv wakes its loop through an eventfd registered in its epoll instance
-  (uv_async on Linux), while asyncio's loop wakes itself through a socket pair. So an epoll
-  instance with an eventfd in it, in a process that maps uvloop, is libuv's.
+  (libuv src/unix/async.c, uv__async_start: eventfd() on Linux), while asyncio's loop wakes
+  itself through a socket pair (CPython Lib/asyncio/selector_events.py, _make_self_pipe). So
+  the Python loop's epoll instance with an eventfd in it, in a process that maps uvloop, is
+  libuv's.
+- Which epoll instance is the Python loop's matters: other native runtimes in the same process
+  wait in epoll instances of their own on their own threads, with an eventfd too (granian's
+  tokio workers: mio's waker on Linux is an eventfd, mio src/sys/unix/waker/eventfd.rs), and
+  they hold the connections. Servers
+  run their Python loop on the main thread (uvicorn, gunicorn's workers, hypercorn, granian,
+  aiohttp), so the main thread's wait is the loop's whenever it is seen waiting in one.
 - A thread-per-connection server has no event loop: its threads block in accept and recv.
 """
 
@@ -34,13 +42,20 @@ def registered(thread: Thread, desc: Descriptors) -> int | None:
     return None
 
 
+def waiting_threads(threads: tuple[Thread, ...]) -> list[Thread]:
+    """The threads seen waiting in an event call (epoll, poll, select, io_uring)."""
+    return [t for t in threads if t.kind in syscalls.EVENT_KINDS and t.waits > 0]
+
+
 def loop_thread(pid: int, threads: tuple[Thread, ...], desc: Descriptors) -> Thread | None:
-    """The thread that runs the event loop: the one waiting in an event call over the most
-    descriptors, the main thread on a tie; None when no thread was seen waiting in one."""
-    waiting = [t for t in threads if t.kind in syscalls.EVENT_KINDS and t.waits > 0]
-    if not waiting:
-        return None
-    return max(waiting, key=lambda t: (registered(t, desc) or 0, t.tid == pid, -t.tid))
+    """The thread that runs the event loop: the main thread when it waits in an event call
+    (another runtime's thread may wait over more descriptors), else the one waiting over the
+    most descriptors; None when no thread was seen waiting in one."""
+    waiting = waiting_threads(threads)
+    main = next((t for t in waiting if t.tid == pid), None)
+    if main is not None or not waiting:
+        return main
+    return max(waiting, key=lambda t: (registered(t, desc) or 0, -t.tid))
 
 
 def loop_of(
@@ -81,8 +96,18 @@ def loop_of(
             evidence=tuple(evidence),
         )
     if thread is None:
-        # Busy, or not a loop: an epoll instance still tells the mechanism it would wait in.
-        epoll = max(desc.epolls, key=lambda e: e.registered, default=None)
+        # Busy, or not a loop: an epoll instance still tells the mechanism it would wait in,
+        # and which loop it is when it is the only one; several say nothing about which is
+        # the Python loop's.
+        if len(desc.epolls) > 1:
+            evidence.append(
+                f"no thread was seen waiting in an event call, and the process has "
+                f"{len(desc.epolls)} epoll instances: which is the Python loop's cannot be told"
+            )
+            return Loop(
+                "event loop", library, None, "epoll", None, None, None, None, tuple(evidence)
+            )
+        epoll = desc.epolls[0] if desc.epolls else None
         if epoll is not None:
             guess = library if library and "eventfd" in epoll.kinds else "asyncio"
             evidence.append(
@@ -134,6 +159,18 @@ def loop_of(
         + (f" over {count} descriptor(s)" if count is not None else "")
         + f" ({thread.waits} of {thread.samples} samples)"
     )
+    others = [t for t in waiting_threads(threads) if t.tid != thread.tid]
+    if others:
+        shown = ", ".join(
+            f"{t.tid} ({t.name}) in {t.call}"
+            + (f" over {n}" if (n := registered(t, desc)) is not None else "")
+            for t in others[:4]
+        )
+        more = f" and {len(others) - 4} more" if len(others) > 4 else ""
+        evidence.append(
+            f"other threads wait in event calls too: {shown}{more} (another runtime's loop, "
+            "or a second loop)"
+        )
     return Loop(
         model="event loop",
         library=library,
