@@ -446,3 +446,22 @@ def test_a_busy_process_with_several_epoll_instances_is_not_guessed() -> None:
     loop = analysis.loop_of(100, busy, several, libraries)
     assert loop.running is None and loop.mechanism == "epoll"
     assert any("2 epoll instances" in e for e in loop.evidence), loop.evidence
+
+
+def test_epoll_registrations_are_counted_past_the_first_megabyte(
+    spawn: Spawner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /proc/PID/fdinfo of an epoll instance has one line per registration (about 80 bytes):
+    # 13 000 connections make a megabyte. Counted in chunks, the count stays exact; past the
+    # bound it is a lower bound, and the snapshot says so.
+    server = spawn.start("epoll")
+    monkeypatch.setattr(snapshot, "FDINFO_CHUNK", 100)  # a few lines per read
+    snap = snapshot.take(server.pid, samples=2, spacing=0.01)
+    assert snap.loop.registered == 8 and snap.descriptors.epolls[0].registered == 8
+    assert not snap.descriptors.epolls[0].truncated and not snap.descriptors.truncated
+    monkeypatch.setattr(snapshot, "FDINFO_LIMIT", 300)
+    snap = snapshot.take(server.pid, samples=2, spacing=0.01)
+    epoll = snap.descriptors.epolls[0]
+    assert epoll.truncated and 0 < epoll.registered < 8
+    assert snap.descriptors.truncated
+    assert any("lower bound" in n for n in snap.notes)

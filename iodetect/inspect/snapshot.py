@@ -31,7 +31,10 @@ FD_SCAN_LIMIT = 200_000  # descriptors counted
 FD_READ_LIMIT = 65_536  # descriptors whose targets are read
 THREAD_LIMIT = 256  # threads sampled
 EPOLL_TARGETS_SHOWN = 64
-FDINFO_LIMIT = 1024 * 1024  # an epoll with ~12 000 registrations
+# An epoll instance's fdinfo has a line of about 80 bytes per registration: it is counted in
+# chunks, never held whole, up to about 300 000 registrations (more than FD_SCAN_LIMIT).
+FDINFO_LIMIT = 24 * 1024 * 1024
+FDINFO_CHUNK = 256 * 1024
 SAMPLES = 8
 SPACING = 0.025
 
@@ -400,21 +403,23 @@ def read_descriptors(
         established=established,
         epolls=tuple(epolls),
         listen_inodes=tuple(listen_inodes),
-        truncated=truncated or table.truncated,
+        truncated=truncated or table.truncated or any(e.truncated for e in epolls),
     )
     return found, labels, kinds
 
 
 def _epoll(pid: int, fd: int, kinds: dict[int, str]) -> Epoll:
-    try:
-        data, cut = procfs.read_bytes(procfs.path(pid, "fdinfo", str(fd)), FDINFO_LIMIT)
-    except OSError:
-        return Epoll(fd, 0, (), (), True)
+    """The registrations of one epoll instance, from its fdinfo (a `tfd:` line each)."""
     targets: list[int] = []
     seen_kinds: set[str] = set()
     count = 0
-    for line in data.decode("ascii", "replace").splitlines():
-        if line.startswith("tfd:"):
+    try:
+        lines, cut = procfs.read_lines(
+            procfs.path(pid, "fdinfo", str(fd)), FDINFO_LIMIT, FDINFO_CHUNK
+        )
+        for line in lines:
+            if not line.startswith(b"tfd:"):
+                continue
             count += 1
             try:
                 target = int(line.split()[1])
@@ -423,7 +428,9 @@ def _epoll(pid: int, fd: int, kinds: dict[int, str]) -> Epoll:
             seen_kinds.add(kinds.get(target, "?"))
             if len(targets) < EPOLL_TARGETS_SHOWN:
                 targets.append(target)
-    return Epoll(fd, count, tuple(targets), tuple(sorted(seen_kinds)), cut)
+    except OSError:
+        return Epoll(fd, count, tuple(targets), tuple(sorted(seen_kinds)), True)
+    return Epoll(fd, count, tuple(targets), tuple(sorted(seen_kinds)), cut.cut)
 
 
 def _arch(pid: int) -> str | None:
