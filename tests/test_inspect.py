@@ -283,14 +283,47 @@ def test_non_linux_is_a_usage_error() -> None:
 
 def test_hostile_names_are_cleaned_and_secrets_hidden(spawn: Spawner, tmp_path: Path) -> None:
     server = spawn.start(
-        "epoll", "evil", "--password=hunter2", "\x1b]0;owned\x07", script=str(tmp_path / "s.py")
+        "epoll",
+        "[red]markup[/red]",
+        ":warning:",
+        "evil",
+        "--password=hunter2",
+        "\x1b]0;owned\x07",
+        script=str(tmp_path / "s.py"),
     )
     done = run_cli("inspect", str(server.pid))
     assert done.returncode in (0, 1), done.stderr
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
     assert "hunter2" not in done.stdout and "--password=***" in done.stdout
+    # Shown as the process has them: neither rich markup nor an emoji code is interpreted.
+    assert "[red]markup[/red] :warning:" in done.stdout and "\u26a0" not in done.stdout
     _code, doc, _ = inspect_json(str(server.pid))
-    assert "\x1b" not in json.dumps(doc, ensure_ascii=False)
+    assert not list(unprintable(doc))
+    # Started through a link whose name holds an escape: the path it was started by is
+    # what iodetect runs for the plan, and it is shown cleaned.
+    link = tmp_path / "\x1b]0;owned\x07python"
+    link.symlink_to(os.path.realpath(sys.executable))
+    server = spawn.start("epoll", argv=[str(link)])
+    _code, doc, _ = inspect_json(str(server.pid))
+    assert not list(unprintable(doc))
+    it = doc["processes"][0]["interpreter"]
+    assert it["run_path"].endswith("\\x1b]0;owned\\x07python"), it
+    assert doc["processes"][0]["plan"] is not None, doc["processes"][0]["plan_error"]
+
+
+def unprintable(value: Any, where: str = "") -> Iterator[str]:
+    """Where a JSON document holds a character a terminal acts on (json.dumps would escape it
+    in the document, but `jq -r` prints it raw)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from unprintable(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from unprintable(v, f"{where}[{i}]")
+    elif isinstance(value, str) and any(
+        ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u202e\u2066" for c in value
+    ):
+        yield f"{where}: {value!r}"
 
 
 # --- the parts, on fixture input ---------------------------------------------------------------

@@ -231,9 +231,10 @@ def recognise(
         version=version,
         free_threaded=free,
         executable=procfs.clean(exe, 300),
-        evidence=", ".join(evidence),
+        evidence=procfs.clean(", ".join(evidence), 300),
         venv=procfs.clean(venv, 300) if venv else None,
-        run_path=run_path,
+        run_path=procfs.clean(run_path, 300) if run_path else None,
+        run=run_path,
         replaced=replaced,
         embedded=embedded,
     )
