@@ -137,6 +137,8 @@ def test_most_of_a_small_descriptor_limit_fails(spawn: Spawner) -> None:
     assert proc["descriptors"]["open"] >= 58
     near = finding(doc, "nofile.near")
     assert near["level"] == "fail" and "EMFILE" in near["message"]
+    # Soft is already at the hard limit: only what starts the process can raise it.
+    assert "hard limit" in near["remedy"] and "ulimit -n" not in near["remedy"], near
     assert finding(doc, "nofile.hard")["level"] == "fail"  # 100 connections need 164
     assert code == 1
 
