@@ -228,6 +228,14 @@ def test_what_cannot_be_inspected_is_one_line_with_exit_2(spawn: Spawner) -> Non
         sleeper.wait()
     done = run_cli("inspect", str(sleeper.pid))  # reaped: no such process now
     assert done.returncode == 2 and f"no process with PID {sleeper.pid}" in done.stderr
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        assert wait_for(lambda: gone(zombie.pid))  # exited, not yet collected: a zombie
+        done = run_cli("inspect", str(zombie.pid))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1
+        assert f"process {zombie.pid}" in done.stderr and "zombie" in done.stderr, done.stderr
+    finally:
+        zombie.wait()
     pytest.importorskip("uvloop", reason="uvloop is not installed in this environment")
     server = spawn.start("uvloop")
     tids = [int(t) for t in os.listdir(f"/proc/{server.pid}/task") if int(t) != server.pid]

@@ -67,6 +67,7 @@ class _Status:
     gid: int
     ns_pid: int
     threads: int
+    state: str  # R, S, D, Z, ...: the first letter of State
 
 
 def _status(pid: int) -> _Status:
@@ -94,6 +95,7 @@ def _status(pid: int) -> _Status:
         gid=num("Gid", 0, 1),
         ns_pid=int(ns[-1]) if ns and ns[-1].isdigit() else pid,
         threads=num("Threads", 1),
+        state=fields.get("State", "?")[:1],
     )
 
 
@@ -587,6 +589,11 @@ def take(
         raise procfs.Unsupported("/proc is not mounted")
     started = procfs.start_time(pid)
     st = _status(pid)
+    if st.state == "Z":
+        raise ProcessGone(
+            f"process {pid} ({st.name}) has exited: a zombie whose parent has not collected its "
+            "exit status yet"
+        )
     if st.tgid != pid:
         raise InspectError(f"{pid} is a thread of process {st.tgid}; inspect {st.tgid}")
     try:
