@@ -469,6 +469,7 @@ def test_a_native_runtime_beside_the_python_loop_is_not_taken_for_it() -> None:
     )
     loop = analysis.loop_of(100, threads, desc, libraries)
     assert (loop.running, loop.thread) == ("uvloop", 100)
+    assert loop.evidence[0] == "maps uvloop/loop.cpython-312.so"  # which library, said so
     # A loop in a worker thread, the main thread blocked elsewhere: the busiest wait wins.
     threads = (
         _thread(100, "python", "futex", 0, waits=0),

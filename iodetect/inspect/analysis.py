@@ -64,7 +64,7 @@ def loop_of(
     library = next((name for name in LOOP_LIBRARIES if name in libraries), None)
     evidence: list[str] = []
     if library:
-        evidence.append(f"maps {libraries[library].rsplit('/', 1)[-1]}")
+        evidence.append(f"maps {'/'.join(libraries[library].split('/')[-2:])}")
     blockers = [
         t
         for t in threads

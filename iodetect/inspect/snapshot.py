@@ -48,7 +48,6 @@ LIBRARY_PATTERNS = (
     ("gevent", re.compile(r"/gevent/[^/]*\.so$")),
     ("httptools", re.compile(r"/httptools/parser/parser\.[^/]*\.so$")),
 )
-LOOP_LIBRARIES = ("uvloop", "winloop", "rloop")
 
 _EXE_NAME = re.compile(r"^(python|pypy)(\d+(\.\d+)?)?(t|d|m|u)*$")
 _LIBPYTHON = re.compile(r"/libpython(\d)\.(\d+)(t?)d?\.so")
