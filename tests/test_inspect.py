@@ -509,3 +509,49 @@ def test_epoll_registrations_are_counted_past_the_first_megabyte(
     assert epoll.truncated and 0 < epoll.registered < 8
     assert snap.descriptors.truncated
     assert any("lower bound" in n for n in snap.notes)
+
+
+PLAIN_SELECTOR_SERVER = r"""
+import os, selectors, socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+srv.setblocking(False)
+sel = selectors.DefaultSelector()
+sel.register(srv, selectors.EVENT_READ)
+print("READY %d %d" % (os.getpid(), srv.getsockname()[1]), flush=True)
+while True:
+    for key, _ in sel.select():
+        conn, _ = srv.accept()
+        conn.close()
+"""
+
+
+def test_a_selector_loop_without_asyncio_is_not_called_asyncio(spawn: Spawner) -> None:
+    # gunicorn's gthread worker and plain selectors servers wait in epoll like asyncio's loop;
+    # a process that never imported asyncio does not map its C module _asyncio.
+    if "_asyncio" in sys.builtin_module_names:
+        pytest.skip("this interpreter has _asyncio built in: its import does not show in maps")
+    server = spawn.start("plain", argv=[sys.executable, "-c", PLAIN_SELECTOR_SERVER])
+    _code, doc, _ = inspect_json(str(server.pid))
+    loop = doc["processes"][0]["loop"]
+    assert (loop["model"], loop["mechanism"], loop["thread"]) == ("event loop", "epoll", server.pid)
+    assert loop["running"] is None and loop["selector"] is None
+    assert loop["asyncio_imported"] is False
+    assert any("asyncio is not imported" in e for e in loop["evidence"]), loop["evidence"]
+    plan = finding(doc, "plan.loop")
+    assert plan["level"] == "ok" and "no loop iodetect recognises" in plan["message"]
+    # And an asyncio server maps it.
+    server = spawn.start("epoll")
+    _code, doc, _ = inspect_json(str(server.pid), "--no-plan")
+    assert doc["processes"][0]["loop"]["asyncio_imported"] is True
+
+
+def test_unknown_asyncio_import_keeps_the_selector_reading() -> None:
+    # Debian builds _asyncio into the interpreter: nothing in maps says either way.
+    threads = (_thread(100, "python3", "epoll_wait", 3),)
+    desc = _descriptors(Epoll(3, 2, (), ("tcp", "unix")))
+    assert analysis.loop_of(100, threads, desc, {}, None).running == "asyncio"
+    assert analysis.loop_of(100, threads, desc, {}, True).running == "asyncio"
+    loop = analysis.loop_of(100, threads, desc, {}, False)
+    assert loop.running is None and loop.selector is None and loop.mechanism == "epoll"

@@ -22,6 +22,8 @@ What shows from outside, and what it means:
 
 from __future__ import annotations
 
+import dataclasses
+
 from iodetect.inspect import syscalls
 from iodetect.inspect.model import Descriptors, Loop, Thread
 
@@ -59,6 +61,31 @@ def loop_thread(pid: int, threads: tuple[Thread, ...], desc: Descriptors) -> Thr
 
 
 def loop_of(
+    pid: int,
+    threads: tuple[Thread, ...],
+    desc: Descriptors,
+    libraries: dict[str, str],
+    asyncio_imported: bool | None = None,
+) -> Loop:
+    """The loop the process runs. asyncio_imported: whether its memory map shows asyncio's C
+    module (None when the map cannot tell); a selector wait in a process that never imported
+    asyncio is another selector loop (gunicorn's gthread worker, a selectors server)."""
+    loop = _loop_of(pid, threads, desc, libraries)
+    if loop.running == "asyncio" and asyncio_imported is False:
+        loop = dataclasses.replace(
+            loop,
+            running=None,
+            selector=None,
+            evidence=(
+                *loop.evidence,
+                "asyncio is not imported (its C module _asyncio, a shared module of this "
+                "interpreter, is not mapped): a selector loop that is not asyncio's",
+            ),
+        )
+    return dataclasses.replace(loop, asyncio_imported=asyncio_imported)
+
+
+def _loop_of(
     pid: int, threads: tuple[Thread, ...], desc: Descriptors, libraries: dict[str, str]
 ) -> Loop:
     library = next((name for name in LOOP_LIBRARIES if name in libraries), None)

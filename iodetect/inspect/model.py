@@ -99,6 +99,7 @@ class Loop:
     thread: int | None  # the loop thread
     registered: int | None  # descriptors its wait covers
     evidence: tuple[str, ...] = ()
+    asyncio_imported: bool | None = None  # its C module mapped; None: the map cannot tell
 
 
 @dataclass(frozen=True)

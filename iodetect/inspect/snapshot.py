@@ -272,6 +272,36 @@ def _environment(
     return None, exe
 
 
+def asyncio_imported(pid: int, maps: list[str]) -> bool | None:
+    """Whether the process imported asyncio, from its memory map (paths as it sees them).
+
+    Lib/asyncio/events.py imports the C module _asyncio (3.8 to 3.15), so an import maps
+    `_asyncio.cpython-*.so` where the interpreter has it as a shared module in lib-dynload.
+    False only when that file is there and not mapped; None when the map cannot tell (a
+    build with _asyncio built in, as Debian's, or no lib-dynload folder mapped).
+    """
+    folder = None
+    for name in maps:
+        base = name.rsplit("/", 1)[-1]
+        if base.startswith("_asyncio.") and base.endswith(".so"):
+            return True
+        if folder is None and "/lib-dynload/" in name:
+            folder = name.rsplit("/", 1)[0]
+    resolved = resolve_in_root(pid, folder) if folder else None
+    if resolved is None:
+        return None
+    try:
+        with os.scandir(procfs.path(pid, "root") + resolved) as it:
+            for i, entry in enumerate(it):
+                if i >= 4096:
+                    break
+                if entry.name.startswith("_asyncio.") and entry.name.endswith(".so"):
+                    return False
+    except OSError:
+        return None
+    return None
+
+
 def _maps(pid: int) -> list[str]:
     try:
         data, _cut = procfs.read_bytes(procfs.path(pid, "maps"), procfs.MAPS_LIMIT)
@@ -648,7 +678,8 @@ def take(
         notes.append("more descriptors or sockets than iodetect reads: counts are a lower bound")
     if not procfs.alive(pid, started):
         raise ProcessGone(f"process {pid} exited while it was being inspected")
-    loop = analysis.loop_of(pid, views, desc, libraries)
+    imported = asyncio_imported(pid, maps) if interp.implementation == "cpython" else None
+    loop = analysis.loop_of(pid, views, desc, libraries, imported)
     return Snapshot(
         pid=pid,
         started=started,
