@@ -470,6 +470,11 @@ def test_a_native_runtime_beside_the_python_loop_is_not_taken_for_it() -> None:
     loop = analysis.loop_of(100, threads, desc, libraries)
     assert (loop.running, loop.thread) == ("uvloop", 100)
     assert loop.evidence[0] == "maps uvloop/loop.cpython-312.so"  # which library, said so
+    assert "libuv's wake-up" in loop.evidence[1]
+    # rloop (mio underneath) wakes through an eventfd too, and it is not libuv.
+    rloop = {"rloop": "/venv/lib/python3.12/site-packages/rloop/_rloop.cpython-312.so"}
+    loop = analysis.loop_of(100, threads, desc, rloop)
+    assert loop.running == "rloop" and "libuv" not in " ".join(loop.evidence), loop.evidence
     # A loop in a worker thread, the main thread blocked elsewhere: the busiest wait wins.
     threads = (
         _thread(100, "python", "futex", 0, waits=0),

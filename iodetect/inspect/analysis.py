@@ -10,7 +10,7 @@ What shows from outside, and what it means:
   (libuv src/unix/async.c, uv__async_start: eventfd() on Linux), while asyncio's loop wakes
   itself through a socket pair (CPython Lib/asyncio/selector_events.py, _make_self_pipe). So
   the Python loop's epoll instance with an eventfd in it, in a process that maps uvloop, is
-  libuv's.
+  libuv's. rloop wakes through an eventfd as well: mio's Waker (rloop src/event_loop.rs).
 - Which epoll instance is the Python loop's matters: other native runtimes in the same process
   wait in epoll instances of their own on their own threads, with an eventfd too (granian's
   tokio workers: mio's waker on Linux is an eventfd, mio src/sys/unix/waker/eventfd.rs), and
@@ -30,6 +30,11 @@ from iodetect.inspect.model import Descriptors, Loop, Thread
 LOOP_LIBRARIES = ("uvloop", "winloop", "rloop")
 SELECTOR_OF = {"epoll": "EpollSelector", "poll": "PollSelector", "select": "SelectSelector"}
 SOCKET_KINDS = ("tcp", "unix", "udp", "socket")
+# How each alternative loop wakes itself on Linux: an eventfd in its epoll instance.
+WAKEUPS = {
+    "uvloop": "libuv's wake-up (uv_async)",  # libuv src/unix/async.c, uv__async_start
+    "rloop": "rloop's wake-up (mio's Waker)",  # rloop src/event_loop.rs; mio waker/eventfd.rs
+}
 
 
 def registered(thread: Thread, desc: Descriptors) -> int | None:
@@ -162,7 +167,8 @@ def _loop_of(
         if library and wakeup:
             running = library
             evidence.append(
-                f"its epoll instance (fd {thread.fd}) has an eventfd registered: libuv's wake-up"
+                f"its epoll instance (fd {thread.fd}) has an eventfd registered: "
+                + WAKEUPS.get(library, library + "'s wake-up")
             )
         elif library:
             running = "asyncio"
