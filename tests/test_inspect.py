@@ -108,6 +108,10 @@ def test_uvloop_is_recognised_by_its_map_and_its_wakeup(spawn: Spawner) -> None:
     assert "eventfd" in proc["descriptors"]["epolls"][0]["kinds"]
     assert finding(doc, "plan.loop")["level"] == "ok"
     assert code == 0
+    # For people: libuv's worker threads wait on a lock, with nothing after the call.
+    text = run_cli("inspect", str(server.pid), "--no-plan").stdout
+    assert "libuv-worker" in text and "futex" in text
+    assert not [line for line in text.splitlines() if line != line.rstrip()], text
     # The same loop judged against an explicit plan for the standard loop: a failure.
     code, doc, _ = inspect_json(str(server.pid), "--loop", "asyncio")
     assert code == 1 and finding(doc, "plan.loop")["level"] == "fail"
