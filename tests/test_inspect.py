@@ -564,3 +564,17 @@ def test_unknown_asyncio_import_keeps_the_selector_reading() -> None:
     assert analysis.loop_of(100, threads, desc, {}, True).running == "asyncio"
     loop = analysis.loop_of(100, threads, desc, {}, False)
     assert loop.running is None and loop.selector is None and loop.mechanism == "epoll"
+
+
+def test_a_memory_map_past_its_bound_is_said_to_be_partial(
+    spawn: Spawner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the bound, a library (uvloop, _asyncio) may be mapped unseen: the snapshot says
+    # so, and an unseen _asyncio is not read as "asyncio was not imported".
+    server = spawn.start("epoll")
+    full = snapshot.take(server.pid, samples=2, spacing=0.01)
+    assert full.loop.asyncio_imported in (True, None) and not full.notes
+    monkeypatch.setattr(procfs, "MAPS_LIMIT", 2048)
+    cut = snapshot.take(server.pid, samples=2, spacing=0.01)
+    assert any("memory map" in n for n in cut.notes), cut.notes
+    assert cut.loop.asyncio_imported in (True, None)

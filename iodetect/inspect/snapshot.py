@@ -302,17 +302,18 @@ def asyncio_imported(pid: int, maps: list[str]) -> bool | None:
     return None
 
 
-def _maps(pid: int) -> list[str]:
+def _maps(pid: int) -> tuple[list[str], bool]:
+    """The files the process maps, once each, and whether the map went on past its bound."""
+    seen: dict[str, None] = {}
     try:
-        data, _cut = procfs.read_bytes(procfs.path(pid, "maps"), procfs.MAPS_LIMIT)
+        lines, cut = procfs.read_lines(procfs.path(pid, "maps"), procfs.MAPS_LIMIT)
+        for raw in lines:
+            parts = raw.decode("utf-8", "replace").split(None, 5)
+            if len(parts) == 6 and parts[5].startswith("/"):
+                seen.setdefault(parts[5], None)
     except OSError as exc:
         raise procfs.explain(pid, exc, "the memory map (/proc/PID/maps)") from None
-    seen: dict[str, None] = {}
-    for line in data.decode("utf-8", "replace").splitlines():
-        parts = line.split(None, 5)
-        if len(parts) == 6 and parts[5].startswith("/"):
-            seen.setdefault(parts[5], None)
-    return list(seen)
+    return list(seen), cut.cut
 
 
 def _limits(pid: int) -> Limits:
@@ -636,7 +637,7 @@ def take(
         cwd_host: str | None = procfs.readlink(procfs.path(pid, "cwd"))
     except OSError as exc:
         raise procfs.explain(pid, exc, "the root directory") from None
-    maps_host = _maps(pid)
+    maps_host, maps_cut = _maps(pid)
     try:
         raw = procfs.read_bytes(procfs.path(pid, "cmdline"), 16384)[0]
         argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
@@ -676,9 +677,16 @@ def take(
         notes.append(f"{total} threads: the first {len(sampler.tids)} were sampled")
     if desc.truncated:
         notes.append("more descriptors or sockets than iodetect reads: counts are a lower bound")
+    if maps_cut:
+        notes.append(
+            f"the memory map is longer than the {procfs.MAPS_LIMIT // (1024 * 1024)} MiB "
+            "iodetect reads: a library mapped past it (an alternative loop) was not seen"
+        )
     if not procfs.alive(pid, started):
         raise ProcessGone(f"process {pid} exited while it was being inspected")
     imported = asyncio_imported(pid, maps) if interp.implementation == "cpython" else None
+    if imported is False and maps_cut:
+        imported = None  # _asyncio may be mapped past the part that was read
     loop = analysis.loop_of(pid, views, desc, libraries, imported)
     return Snapshot(
         pid=pid,
