@@ -97,94 +97,13 @@ def _loop_of(
     evidence: list[str] = []
     if library:
         evidence.append(f"maps {'/'.join(libraries[library].split('/')[-2:])}")
-    blockers = [
-        t
-        for t in threads
-        if t.kind in ("accept", "recv", "read") and (t.fd_kind or "") in SOCKET_KINDS
-    ]
     thread = loop_thread(pid, threads, desc)
-    small_poll = (
-        thread is not None
-        and thread.kind in ("poll", "select")
-        and ((thread.count or 0) <= (1 if thread.kind == "poll" else 0) or thread.count is None)
-    )
-    if blockers and (thread is None or (small_poll and library is None)):
-        accepting = sum(1 for t in blockers if t.kind == "accept")
-        evidence.append(
-            f"{len(blockers)} thread(s) block on sockets ({accepting} in accept, "
-            f"{len(blockers) - accepting} in recv/read)"
-        )
-        if thread is not None:
-            evidence.append(f"thread {thread.tid} polls {thread.count} descriptor(s) (accept)")
-        return Loop(
-            model="thread per connection",
-            library=library,
-            running=None,
-            mechanism=None,
-            call=None,
-            selector=None,
-            thread=None,
-            registered=None,
-            evidence=tuple(evidence),
-        )
+    blocking = _blocking(threads, thread, library, evidence)
+    if blocking is not None:
+        return blocking
     if thread is None:
-        # Busy, or not a loop: an epoll instance still tells the mechanism it would wait in,
-        # and which loop it is when it is the only one; several say nothing about which is
-        # the Python loop's.
-        if len(desc.epolls) > 1:
-            evidence.append(
-                f"no thread was seen waiting in an event call, and the process has "
-                f"{len(desc.epolls)} epoll instances: which is the Python loop's cannot be told"
-            )
-            return Loop(
-                "event loop", library, None, "epoll", None, None, None, None, tuple(evidence)
-            )
-        epoll = desc.epolls[0] if desc.epolls else None
-        if epoll is not None:
-            guess = library if library and "eventfd" in epoll.kinds else "asyncio"
-            evidence.append(
-                f"no thread was seen waiting in an event call; epoll fd {epoll.fd} has "
-                f"{epoll.registered} registered (a busy loop, or one between waits)"
-            )
-            return Loop(
-                model="event loop",
-                library=library,
-                running=guess,
-                mechanism="epoll",
-                call=None,
-                selector=SELECTOR_OF["epoll"] if guess == "asyncio" else None,
-                thread=None,
-                registered=epoll.registered,
-                evidence=tuple(evidence),
-            )
-        evidence.append("no thread was seen waiting in epoll, poll, select or io_uring")
-        return Loop("none seen", library, None, None, None, None, None, None, tuple(evidence))
-    mechanism = thread.kind
-    running: str | None = None
-    if mechanism == "epoll":
-        ep = next((e for e in desc.epolls if e.fd == thread.fd), None)
-        wakeup = ep is not None and "eventfd" in ep.kinds
-        if library and wakeup:
-            running = library
-            evidence.append(
-                f"its epoll instance (fd {thread.fd}) has an eventfd registered: "
-                + WAKEUPS.get(library, library + "'s wake-up")
-            )
-        elif library:
-            running = "asyncio"
-            evidence.append(
-                f"{library} is loaded, but the loop's epoll instance (fd {thread.fd}) has no "
-                "eventfd: the standard loop's (which wakes itself through a socket pair)"
-            )
-        else:
-            running = "asyncio"
-    elif mechanism in ("poll", "select", "poll/select"):
-        running = "asyncio"  # libuv never waits in poll or select on Linux
-        if library:
-            evidence.append(f"{library} is loaded, but its loop waits in epoll, not {mechanism}")
-    else:
-        running = None
-        evidence.append(f"waits in {thread.call}: not a loop iodetect recognises")
+        return _unseen(desc, library, evidence)
+    running = _running(thread, desc, library, evidence)
     count = registered(thread, desc)
     where = f"thread {thread.tid}" + (" (the main thread)" if thread.tid == pid else "")
     evidence.append(
@@ -208,10 +127,98 @@ def _loop_of(
         model="event loop",
         library=library,
         running=running,
-        mechanism=mechanism,
+        mechanism=thread.kind,
         call=thread.call,
-        selector=SELECTOR_OF.get(mechanism or "") if running == "asyncio" else None,
+        selector=SELECTOR_OF.get(thread.kind or "") if running == "asyncio" else None,
         thread=thread.tid,
         registered=count,
         evidence=tuple(evidence),
     )
+
+
+def _blocking(
+    threads: tuple[Thread, ...], thread: Thread | None, library: str | None, evidence: list[str]
+) -> Loop | None:
+    """A thread-per-connection server: threads block in accept and recv on sockets, and no
+    loop waits (or only socketserver's poll over its one listener)."""
+    blockers = [
+        t
+        for t in threads
+        if t.kind in ("accept", "recv", "read") and (t.fd_kind or "") in SOCKET_KINDS
+    ]
+    small_poll = (
+        thread is not None
+        and thread.kind in ("poll", "select")
+        and ((thread.count or 0) <= (1 if thread.kind == "poll" else 0) or thread.count is None)
+    )
+    if not blockers or not (thread is None or (small_poll and library is None)):
+        return None
+    accepting = sum(1 for t in blockers if t.kind == "accept")
+    evidence.append(
+        f"{len(blockers)} thread(s) block on sockets ({accepting} in accept, "
+        f"{len(blockers) - accepting} in recv/read)"
+    )
+    if thread is not None:
+        evidence.append(f"thread {thread.tid} polls {thread.count} descriptor(s) (accept)")
+    return Loop(
+        "thread per connection", library, None, None, None, None, None, None, tuple(evidence)
+    )
+
+
+def _unseen(desc: Descriptors, library: str | None, evidence: list[str]) -> Loop:
+    """No thread was seen waiting in an event call: busy, or not a loop. An epoll instance
+    still tells the mechanism, and which loop it is when it is the only one; several say
+    nothing about which is the Python loop's."""
+    if len(desc.epolls) > 1:
+        evidence.append(
+            f"no thread was seen waiting in an event call, and the process has "
+            f"{len(desc.epolls)} epoll instances: which is the Python loop's cannot be told"
+        )
+        return Loop("event loop", library, None, "epoll", None, None, None, None, tuple(evidence))
+    if not desc.epolls:
+        evidence.append("no thread was seen waiting in epoll, poll, select or io_uring")
+        return Loop("none seen", library, None, None, None, None, None, None, tuple(evidence))
+    epoll = desc.epolls[0]
+    guess = library if library and "eventfd" in epoll.kinds else "asyncio"
+    evidence.append(
+        f"no thread was seen waiting in an event call; epoll fd {epoll.fd} has "
+        f"{epoll.registered} registered (a busy loop, or one between waits)"
+    )
+    return Loop(
+        model="event loop",
+        library=library,
+        running=guess,
+        mechanism="epoll",
+        call=None,
+        selector=SELECTOR_OF["epoll"] if guess == "asyncio" else None,
+        thread=None,
+        registered=epoll.registered,
+        evidence=tuple(evidence),
+    )
+
+
+def _running(
+    thread: Thread, desc: Descriptors, library: str | None, evidence: list[str]
+) -> str | None:
+    """Which loop waits in `thread`'s call: the alternative loop mapped when its wake-up is in
+    the epoll instance, else the standard loop; None for a call no loop waits in."""
+    if thread.kind == "epoll":
+        ep = next((e for e in desc.epolls if e.fd == thread.fd), None)
+        if library and ep is not None and "eventfd" in ep.kinds:
+            evidence.append(
+                f"its epoll instance (fd {thread.fd}) has an eventfd registered: "
+                + WAKEUPS.get(library, library + "'s wake-up")
+            )
+            return library
+        if library:
+            evidence.append(
+                f"{library} is loaded, but the loop's epoll instance (fd {thread.fd}) has no "
+                "eventfd: the standard loop's (which wakes itself through a socket pair)"
+            )
+        return "asyncio"
+    if thread.kind in ("poll", "select", "poll/select"):
+        if library:  # libuv and mio never wait in poll or select on Linux
+            evidence.append(f"{library} is loaded, but its loop waits in epoll, not {thread.kind}")
+        return "asyncio"
+    evidence.append(f"waits in {thread.call}: not a loop iodetect recognises")
+    return None
