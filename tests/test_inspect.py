@@ -564,6 +564,12 @@ def test_unknown_asyncio_import_keeps_the_selector_reading() -> None:
     assert analysis.loop_of(100, threads, desc, {}, True).running == "asyncio"
     loop = analysis.loop_of(100, threads, desc, {}, False)
     assert loop.running is None and loop.selector is None and loop.mechanism == "epoll"
+    # An epoll instance past the 32 that are read: what is registered in it is unknown, so
+    # whether uvloop's wake-up is there is too.
+    libraries = {"uvloop": "/site-packages/uvloop/loop.cpython-312.so"}
+    loop = analysis.loop_of(100, (_thread(100, "python3", "epoll_pwait", 40),), desc, libraries)
+    assert loop.running is None and loop.mechanism == "epoll", loop
+    assert any("fd 40" in e and "not read" in e for e in loop.evidence)
 
 
 def test_a_memory_map_past_its_bound_is_said_to_be_partial(

@@ -201,10 +201,14 @@ def _running(
     thread: Thread, desc: Descriptors, library: str | None, evidence: list[str]
 ) -> str | None:
     """Which loop waits in `thread`'s call: the alternative loop mapped when its wake-up is in
-    the epoll instance, else the standard loop; None for a call no loop waits in."""
+    the epoll instance, else the standard loop; None for a call no loop waits in, or an epoll
+    instance that was not read."""
     if thread.kind == "epoll":
         ep = next((e for e in desc.epolls if e.fd == thread.fd), None)
-        if library and ep is not None and "eventfd" in ep.kinds:
+        if ep is None:
+            evidence.append(f"its epoll instance (fd {thread.fd}) was not read")
+            return None
+        if library and "eventfd" in ep.kinds:
             evidence.append(
                 f"its epoll instance (fd {thread.fd}) has an eventfd registered: "
                 + WAKEUPS.get(library, library + "'s wake-up")
