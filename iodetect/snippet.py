@@ -11,7 +11,7 @@ from __future__ import annotations
 import textwrap
 
 from iodetect import __version__
-from iodetect.catalog import limits
+from iodetect.catalog import cpython, limits
 from iodetect.model import Facts
 from iodetect.recommend import SELECTOR_CLASSES, Plan, PythonRange
 
@@ -340,9 +340,10 @@ def _nofile(plan: Plan) -> list[str]:
 
 def _run(plan: Plan, py: PythonRange) -> list[str]:
     versions = py.versions()
-    need_manual = any(v < (3, 11) for v in versions)
-    need_runner = (3, 11) in versions
-    need_run = any(v >= (3, 12) for v in versions)
+    idioms = {cpython.idiom(v).idiom: cpython.idiom(v) for v in versions}  # the catalog's
+    need_manual = "manual" in idioms
+    need_runner = "runner" in idioms
+    need_run = "run_loop_factory" in idioms
     raise_line = ["    raise_nofile_limit()"] if plan.nofile is not None else []
     doc = '    """Run the coroutine main on a new loop from new_event_loop(); return its result."""'
     out = ["", "", "def run(main):", doc, *raise_line]
@@ -358,11 +359,7 @@ def _run(plan: Plan, py: PythonRange) -> list[str]:
         )
     if need_manual:
         branches.append(["return _run_manual(main)"])
-    conds = []
-    if need_run:
-        conds.append("(3, 12)")
-    if need_runner:
-        conds.append("(3, 11)")
+    conds = [repr(idioms[i].since) for i in ("run_loop_factory", "runner") if i in idioms]
     if len(branches) == 1:
         out += ["    " + line for line in branches[0]]
     else:

@@ -260,9 +260,9 @@ def test_asyncio_behaviour_is_measured() -> None:
     raw = _probe_raw([sys.executable])
     aio = raw["asyncio"]
     assert isinstance(aio, dict)
-    from iodetect.catalog import cpython
+    from iodetect.catalog import apis
 
-    assert aio["get_event_loop_without_loop"] == cpython.GET_EVENT_LOOP.behaviour(
+    assert aio["get_event_loop_without_loop"] == apis.get_event_loop_without_loop(
         tuple(sys.version_info[:3])  # type: ignore[arg-type]
     )
     assert aio["policies_deprecated"] is (sys.version_info >= (3, 14))

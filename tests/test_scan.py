@@ -16,7 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from iodetect.scan import Options, ScanError, apis, engine, scan
+from iodetect.catalog import apis
+from iodetect.scan import Options, ScanError, engine, scan
 from iodetect.scan.render import escape_data, escape_property, github_lines, safe, text_lines
 from iodetect.scan.report import ReportError, build, rules, to_dict
 from iodetect.scan.verdicts import TargetError, parse_targets
@@ -116,6 +117,11 @@ def only(path: Path | str, targets: str = ALL, **kw: Any) -> dict[str, Any]:
             "loop_arg_sleep.py",
             "loop-arg-sleep",
             "warns warns removed removed removed removed removed removed",
+        ),
+        (
+            "loop_arg_gather.py",
+            "loop-arg-gather",
+            "fine warns removed removed removed removed removed removed",
         ),
         (
             "coroutine_decorator.py",

@@ -231,7 +231,7 @@ def test_a_real_venv_from_pypi_is_scanned_and_its_findings_hold_on_314() -> None
     fixture = scan(Options(paths=(str(PROJECT),), targets="3.8-3.15", fail_on="never"))
     exercised = {f.record for f in fixture.findings}
     # Windows-only names cannot run here (no Windows interpreter): their records are the
-    # documented ones, cited in iodetect/scan/apis.py.
+    # documented ones, cited in iodetect/catalog/apis.py.
     windows = {r for _, r in found if "windows" in r}
     missing = {record for _, record in found} - exercised - windows
     assert not missing, f"records found in the venv with no fixture that runs them: {missing}"

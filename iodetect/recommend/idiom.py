@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iodetect.catalog import cpython
+from iodetect.catalog import apis, cpython
 from iodetect.recommend.plan import Note, PythonRange
 
 
@@ -13,18 +13,12 @@ def idiom_note(py: PythonRange) -> Note:
     if len(records) == 1:
         text = f"Python {py}: {records[0].text}; {never}"
     else:
-        ways = ", ".join(
-            f"{r.text.split(' (')[0]} on {_span(r.since, r.until)}" for r in reversed(records)
-        )
+        ways = cpython.idioms_text(tuple(records))
         text = f"Python {py}: one module that picks the idiom at run time ({ways}); {never}"
-    sources = [r.source for r in reversed(records)] + [cpython.SRC_GET_EVENT_LOOP_RAISES]
-    if any(v >= (3, 14) for v in py.versions()):
-        sources.append(cpython.SET_EVENT_LOOP_POLICY.source)
+    # Why never get_event_loop() or a policy: where each breaks, from the catalog's API table.
+    sources = [r.source for r in reversed(records)]
+    sources.append(apis.GET_EVENT_LOOP_RAISES.source)
+    policies = [v for v in py.versions() if apis.policies_deprecated((*v, 0))]
+    if policies:
+        sources.append(apis.source_of(apis.SET_EVENT_LOOP_POLICY, (*policies[0], 0)))
     return Note(text, "; ".join(sources), "python.idiom")
-
-
-def _span(since: tuple[int, int], until: tuple[int, int] | None) -> str:
-    low = f"{since[0]}.{since[1]}"
-    if until is None:
-        return low + "+"
-    return low if until == since else f"{low}-{until[0]}.{until[1]}"

@@ -7,8 +7,9 @@ import textwrap
 import unicodedata
 from collections.abc import Iterator
 
+from iodetect.catalog.records import SEVERITY
 from iodetect.scan.report import Finding, Group, ScanReport, fails
-from iodetect.scan.verdicts import SEVERITY, VersionVerdict
+from iodetect.scan.verdicts import VersionVerdict
 
 LABELS = {"removed": "REMOVED", "raises": "RAISES", "warns": "WARNS", "fine": "fine"}
 STYLES = {"removed": "bold red", "raises": "bold red", "warns": "yellow", "fine": "green"}

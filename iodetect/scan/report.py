@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from iodetect.scan import apis
-from iodetect.scan.apis import FD_SETSIZE, ApiChange, Verdict
+from iodetect.catalog import apis
+from iodetect.catalog.apis import FD_SETSIZE
+from iodetect.catalog.records import SEVERITY, ApiChange, Pattern, Verdict
 from iodetect.scan.verdicts import (
     BREAKS,
-    SEVERITY,
     Interval,
     Situation,
     Target,
@@ -145,7 +145,7 @@ def fails(f: Finding, level: str) -> bool:
     return f.worst in BREAKS or (level == "warn" and f.worst == "warns")
 
 
-# --- the records as the scanner's patterns -----------------------------------------------------
+# --- the catalog's records as the scanner's patterns ---------------------------------------------
 @dataclass(frozen=True)
 class Rules:
     spec: dict[str, Any]  # what the engine takes
@@ -153,7 +153,7 @@ class Rules:
 
 
 def rules(records: tuple[ApiChange, ...] = apis.RECORDS) -> Rules:
-    patterns: list[apis.Pattern] = []
+    patterns: list[Pattern] = []
     table: dict[tuple[int, str], ApiChange] = {}
     for r in records:
         if r.pattern not in patterns:
@@ -173,8 +173,8 @@ def rules(records: tuple[ApiChange, ...] = apis.RECORDS) -> Rules:
             }
             for p in patterns
         ],
-        "loop_setters": ["asyncio.set_event_loop", "asyncio.events.set_event_loop"],
-        "loop_runners": ["asyncio.run", "asyncio.runners.run"],
+        "loop_setters": list(apis.LOOP_SETTERS),
+        "loop_runners": list(apis.LOOP_RUNNERS),
     }
     return Rules(spec, table)
 

@@ -1,15 +1,21 @@
-"""Verdicts: what each target CPython version does with one use, from the API records (pure)."""
+"""Verdicts: what each target CPython version does with one use, from the catalog's API table.
+
+The table (iodetect.catalog.apis) and the parser of `--target-python` (iodetect.catalog.cpython)
+are the catalog's; this module only applies them to the uses the scanner found. Pure.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iodetect.scan.apis import NEWEST, OLDEST, ApiChange, Behaviour, Verdict, Version
+from iodetect.catalog.apis import FD_SETSIZE, NEWEST, OLDEST
+from iodetect.catalog.cpython import VersionError, parse_versions
+from iodetect.catalog.records import SEVERITY, ApiChange, Behaviour, Verdict, Version
 
-SEVERITY: dict[str, int] = {"fine": 0, "warns": 1, "raises": 2, "removed": 3}
 BREAKS = ("raises", "removed")
+# A --target-python value, or a target interpreter, that cannot be judged. One line.
+TargetError = VersionError
 
 # Which `except` clauses catch the error a behaviour raises ("*" is a bare except).
 CATCHERS: dict[str, frozenset[str]] = {
@@ -23,11 +29,7 @@ CATCHERS: dict[str, frozenset[str]] = {
 ANY_CATCHER = frozenset({"*", "Exception", "BaseException"})
 
 
-class TargetError(ValueError):
-    """A --target-python value that cannot be used. One line."""
-
-
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Target:
     """A CPython version to judge against: a minor line (every 3.12.x) or one release."""
 
@@ -46,36 +48,19 @@ class Target:
 
 
 def parse_targets(text: str) -> tuple[Target, ...]:
-    """'3.14', '3.11.7', '3.10-3.15', '3.12+' or a comma-separated list of those."""
-    out: list[Target] = []
-    low, high = OLDEST[1], NEWEST[1]
-    for part in text.split(","):
-        part = part.strip()
-        m = re.fullmatch(r"3\.(\d{1,2})(?:\.(\d{1,3}))?(\+|-3\.(\d{1,2}))?", part)
-        if m is None:
-            raise TargetError(
-                f"--target-python must look like 3.14, 3.11.7, 3.10-3.15 or 3.12+, not {part!r}"
-            )
-        first = int(m.group(1))
-        patch = int(m.group(2)) if m.group(2) is not None else None
-        if m.group(3) is None:
-            last = first
-        elif m.group(3) == "+":
-            last = high
+    """'3.14', '3.11.7', '3.10-3.15', '3.12+' or a comma-separated list: each version to judge.
+
+    The catalog's parser (shared with `snippet --target-python`); a range stops at NEWEST.
+    """
+    out: set[Target] = set()
+    for span in parse_versions(text, newest=NEWEST):
+        if span.patch is not None:
+            out.add(Target(span.low[1], span.patch))
         else:
-            last = int(m.group(4))
-        if patch is not None and last != first:
-            raise TargetError(f"--target-python: a range takes minor versions, not {part!r}")
-        if not low <= first <= last <= high:
-            raise TargetError(
-                f"--target-python {part!r}: the records cover CPython 3.{low} to 3.{high}"
-            )
-        out += (
-            [Target(first, patch)]
-            if patch is not None
-            else [Target(m_) for m_ in range(first, last + 1)]
-        )
-    return tuple(sorted(set(out)))
+            last = (span.high or NEWEST)[1]
+            out.update(Target(m) for m in range(span.low[1], last + 1))
+    # a minor line sorts before its releases: 3.11, 3.11.7
+    return tuple(sorted(out, key=lambda t: (t.minor, -1 if t.patch is None else t.patch)))
 
 
 def target_of(version: Sequence[int]) -> Target:
@@ -88,10 +73,6 @@ def target_of(version: Sequence[int]) -> Target:
             f"3.{NEWEST[1]} (choose versions with --target-python)"
         )
     return Target(minor, patch)
-
-
-def _v3(v: Version) -> tuple[int, int, int]:
-    return (v[0], v[1] if len(v) > 1 else 0, v[2] if len(v) > 2 else 0)
 
 
 Interval = tuple[tuple[int, int, int], tuple[int, int, int]]
@@ -177,7 +158,7 @@ def judge(
 ) -> VersionVerdict:
     """The verdict of one use on one target version, with the effect and its source."""
     lo, hi = target.span
-    whole: list[Interval] = [(_v3(lo), _v3(hi))]
+    whole: list[Interval] = [(lo, hi)]
     if where.versions is not None:
         whole = _intersect(whole, list(where.versions))
         if not whole:
@@ -191,7 +172,7 @@ def judge(
             continue
         if b.uses is None and where.how == "name":
             continue  # an access-time behaviour happened at the `from ... import`
-        spans = [(_v3(s.since), _v3(s.until) if s.until else TOP) for s in b.spans]
+        spans = [(s.since, s.until or TOP) for s in b.spans]
         parts = _intersect(spans, whole)
         if not parts:
             continue
@@ -214,7 +195,10 @@ def judge(
 def _excused(record: ApiChange, b: Behaviour, where: Situation, fd_exceeds: bool | None) -> str:
     """Why a behaviour does not hurt at this place ('' when it does)."""
     if record.fd_ceiling and fd_exceeds is False:
-        return "fine while descriptors stay below 1024 (the descriptor limit keeps them there)"
+        return (
+            f"fine while descriptors stay below {FD_SETSIZE} (the descriptor limit keeps them "
+            "there)"
+        )
     if b.verdict == "warns" and where.quiet:
         return "the warning is silenced here (warnings.catch_warnings, pytest.warns)"
     error = _error_for(b, where.how)

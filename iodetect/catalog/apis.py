@@ -1,115 +1,77 @@
-"""The event-loop APIs whose meaning changes across CPython 3.8-3.15: pure data, each fact sourced.
+"""The asyncio APIs whose meaning changes across CPython 3.8-3.15: one table, each fact sourced.
 
-One record per API and situation: fine outside its spans, warns or breaks inside them, with the
-source of each fact and the replacement. This module is data only (no I/O, no logic beyond the
-record types), so that the records can move into the version catalog as they are.
+One record per API and situation (get_event_loop() with no loop, with a loop set, after
+asyncio.run()...): fine outside the spans of its behaviours, warns or breaks inside them, each
+behaviour with its source, and the replacement to write, in the idioms `iodetect snippet` writes
+(iodetect.catalog.cpython.IDIOMS). `iodetect scan` judges each use from here; the recommender's
+idiom reason, the documented facts of a platform and the probe's expectations take
+get_event_loop() and the policies from here too.
 
-Versions are tuples: (3, 12) means 3.12.0, (3, 10, 9) the 3.10.9 patch release; a span runs from
-`since` up to, not including, `until` (None: every later version).
-
-Every behaviour below was run on the real interpreters under `-W error` (3.8.18, 3.9.18, 3.10.13,
-3.11.7, 3.12.1, 3.13.0, 3.14.10, 3.15.2); behaviours of patch releases that cannot be run here
-(3.10.0-3.10.9, 3.11.0-3.11.1) come from CPython's documentation and the pull requests cited.
+Every behaviour was run on the real interpreters under `-W error` (3.8.18, 3.9.18, 3.10.13,
+3.11.7, 3.12.1, 3.13.0, 3.14.10, 3.15.2: tests/test_scan_targets.py runs tests/scan_project on
+each); behaviours of patch releases that cannot be run here (3.10.0-3.10.9, 3.11.0-3.11.1) come
+from CPython's documentation, its changelog and the pull requests cited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Optional, Tuple
+from iodetect.catalog import cpython, mechanisms
+from iodetect.catalog.records import (
+    ApiChange,
+    Behaviour,
+    Context,
+    Pattern,
+    Span,
+    Verdict,
+    Version,
+)
+from iodetect.model import GetEventLoop
 
-Verdict = Literal["fine", "warns", "raises", "removed"]
-Version = Tuple[int, ...]
-
-# How a use is written, as the scanner reports it: a call, a plain reference (an attribute, an
-# import of the name, getattr with the name), a base class, a decorator, an import of a module.
-Use = Literal["call", "ref", "subclass", "decorator", "import"]
-
-# Whether an event loop runs where a loop-sensitive call is made (see LOOP_CONTEXTS).
-Context = Literal["any", "running", "no_loop", "loop_set", "cleared"]
-
-
-@dataclass(frozen=True)
-class Span:
-    """CPython versions from `since` (inclusive) to `until` (exclusive; None: open)."""
-
-    since: Version
-    until: Optional[Version] = None
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """What the API does on some versions: warns, raises or is gone; `source` says who says so."""
-
-    verdict: Verdict
-    spans: Tuple[Span, ...]
-    effect: str  # what the code sees, e.g. "RuntimeError: There is no current event loop"
-    error: Optional[str]  # the exception the caller gets (None for a warning)
-    source: str
-    uses: Optional[Tuple[Use, ...]] = None  # None: every use; else only these (e.g. a call)
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """How the scanner recognises a use in the syntax tree (see iodetect.scan.engine)."""
-
-    names: Tuple[str, ...] = ()  # fully qualified names, e.g. "asyncio.get_event_loop"
-    form: Literal["call", "ref", "import", "method"] = "call"
-    keyword: Optional[str] = None  # only calls that pass this keyword argument
-    without_keyword: Optional[str] = None  # only calls that do not pass it
-    method: Optional[str] = None  # form "method": any `x.method(...)`
-    receiver: Tuple[str, ...] = ()  # form "method": only when x is a call of one of these
-    loop_sensitive: bool = False  # the outcome depends on whether a loop runs (Context)
-    # Only calls given a coroutine, written as a call (gather(f(), g())), or no argument at all:
-    # with futures or tasks these functions take the loop from them, not get_event_loop().
-    coroutine_arg: bool = False
-
-
-@dataclass(frozen=True)
-class ApiChange:
-    """One API in one situation: what each CPython version does with it, and what to write."""
-
-    id: str
-    api: str  # as shown to people
-    pattern: Pattern
-    behaviours: Tuple[Behaviour, ...]  # versions outside every span: fine
-    replacement: str
-    context: Context = "any"
-    when: str = ""  # the situation, for people: "with no event loop running or set"
-    note: str = ""
-    fd_ceiling: bool = False  # breaks only on descriptors at or above select()'s FD_SETSIZE
-
+OLDEST = cpython.OLDEST  # the oldest CPython the records describe
+NEWEST = cpython.NEWEST  # the newest CPython the records were verified on
+# select()'s descriptor ceiling on Linux and macOS (the scan's select() records)
+FD_SETSIZE = mechanisms.ceiling("linux").limit
 
 # --- sources -------------------------------------------------------------------------------
 # Short citations; docs pages are docs.python.org/3/..., issues and PRs are python/cpython's.
 SRC_GEL_310 = (
     "docs library/asyncio-eventloop.html#asyncio.get_event_loop (note: 3.10.0-3.10.8 and 3.11.0 "
     "warned with no running loop even with a loop set; 3.10.9 and 3.11.1 only when none was set); "
-    "gh-93453 (PRs #100059, #99949), gh-100160 (warnings removed again in 3.10.10 and 3.11.2)"
+    "gh-93453 (PRs #100059, #99949; changelog 3.11.1), gh-100160 (PRs #100412, #100970: warnings "
+    "removed again in 3.10.10 and 3.11.2; changelog 3.11.2)"
 )
 SRC_GEL_312 = (
     "Lib/asyncio/events.py 3.12-3.13 (BaseDefaultEventLoopPolicy.get_event_loop warns when it "
-    "creates the loop); docs asyncio-eventloop.html (deprecated 3.12)"
+    "creates the loop: gh-100160, changelog 3.12.0a5); docs asyncio-eventloop.html (deprecated "
+    "3.12)"
 )
-SRC_GEL_314 = (
-    "gh-126353 / PR #126354 (3.14: no implicit loop; RuntimeError), Lib/asyncio/events.py 3.14 "
-    "(_BaseDefaultEventLoopPolicy.get_event_loop)"
+# The recommender cites these two in every generated module: keep them short.
+SRC_GEL_314 = "cpython gh-126353 (PR gh-126354): get_event_loop() raises from 3.14"
+SRC_POLICY = "cpython gh-127949: policies deprecated in 3.14, removal in 3.16"
+SRC_GEL_RUNNING = (
+    "docs asyncio-eventloop.html get_event_loop(): 'When called from a coroutine or a callback "
+    "[...] this function will always return the running event loop' (3.8-3.15)"
 )
 SRC_GEL_CLEARED = (
     "Lib/asyncio/events.py 3.8-3.15 (the policy creates a loop only while set_event_loop was "
     "never called; asyncio.run() and Runner call set_event_loop(None) when they finish)"
 )
-SRC_IMPLICIT = (
-    "PR #98440 (gh-93453: ensure_future, shield, gather, Future... call get_event_loop() "
-    "implicitly); docs asyncio-future.html, asyncio-task.html (deprecated 3.10 without a loop)"
+SRC_POLICY_LOOP_SET = (
+    "Lib/asyncio/events.py 3.8-3.15: BaseDefaultEventLoopPolicy.get_event_loop returns the loop "
+    "set for the thread and warns or raises only when none is set"
 )
-SRC_POLICY = (
-    "gh-127949 (PRs #128053, #128216, #128269: policy system deprecated in 3.14, removal in "
-    "3.16); Lib/asyncio/events.py, Lib/asyncio/__init__.py 3.14 (warnings._deprecated)"
+SRC_POLICY_FACTORY = (
+    "Lib/asyncio/runners.py 3.11-3.15: Runner calls set_event_loop() only without a loop_factory "
+    "(run here on 3.11.7, 3.12.1, 3.13.0, 3.14.10)"
+)
+SRC_IMPLICIT = (
+    "PR #98440 (gh-93453: ensure_future(), shield(), gather(), Future()... call get_event_loop() "
+    "implicitly); bpo-39529 (changelog 3.10.0b1: these functions warn without a running loop)"
 )
 SRC_POLICY_PRIVATE = (
-    "gh-127949 (PR #128216 renamed the classes to _AbstractEventLoopPolicy, "
-    "_BaseDefaultEventLoopPolicy, _DefaultEventLoopPolicy; only asyncio.__getattr__ keeps the "
-    "public names)"
+    "gh-127949; Lib/asyncio/events.py, unix_events.py, windows_events.py 3.14 define only "
+    "_AbstractEventLoopPolicy, _BaseDefaultEventLoopPolicy, _DefaultEventLoopPolicy and the "
+    "_Windows*EventLoopPolicy classes; asyncio.__getattr__ keeps the public names, with a warning"
 )
 SRC_CHILD_312 = (
     "gh-94597 (PR #98089: child watchers deprecated in 3.12); Lib/asyncio/unix_events.py 3.12 "
@@ -120,20 +82,27 @@ SRC_CHILD_314 = (
     "deprecations/pending-removal-in-3.14.html"
 )
 SRC_LOOP_ARG = (
-    "bpo-34790 (loop argument deprecated in 3.8), bpo-42392 (removed in 3.10; whatsnew/3.10 "
-    "'Removed'); docs asyncio-task.html deprecated-removed 3.8 3.10"
+    "bpo-36373 and bpo-34728 (loop argument deprecated in 3.8), bpo-42392 (removed in 3.10; "
+    "whatsnew/3.10 'Removed'); docs asyncio-task.html deprecated-removed 3.8 3.10"
+)
+SRC_GATHER_38 = (
+    "Lib/asyncio/tasks.py 3.8: gather() warns about loop= only when given no awaitables; 3.9 "
+    "warns on every call with loop= (bpo-36373)"
 )
 SRC_COROUTINE = (
     "bpo-36921 (@asyncio.coroutine deprecated in 3.8), bpo-43216 (removed in 3.11); docs "
     "asyncio-task.html 'Generator-based Coroutines' (deprecated-removed 3.8 3.11)"
 )
 SRC_ASYNCORE = (
-    "PEP 594; bpo-28533 (DeprecationWarning on import from 3.10), gh-72719 (PR #96580: "
-    "asyncore and asynchat removed in 3.12)"
+    "PEP 594; bpo-44498 (DeprecationWarning on import from 3.10), gh-72719 (asyncore and "
+    "asynchat removed in 3.12; changelog 3.12.0a2)"
 )
-SRC_SMTPD = "PEP 594; gh-93243 (PR #93246: smtpd removed in 3.12; DeprecationWarning in 3.10-3.11)"
+SRC_SMTPD = (
+    "PEP 594; bpo-44498 (DeprecationWarning on import from 3.10), gh-93243 (smtpd removed in "
+    "3.12; changelog 3.12.0a1)"
+)
 SRC_ISCORO = (
-    "gh-122875 (asyncio.iscoroutinefunction deprecated in 3.14, removal in 3.16); "
+    "gh-122858 (PR gh-122875: asyncio.iscoroutinefunction deprecated in 3.14, removal in 3.16); "
     "Lib/asyncio/coroutines.py 3.14"
 )
 SRC_TASK_CLASSMETHODS = (
@@ -153,23 +122,21 @@ SRC_UVLOOP_POLICY = (
     "from asyncio.AbstractEventLoopPolicy, which warns on 3.14+; removed for 3.16)"
 )
 SRC_SELECT = (
-    "select(2): FD_SETSIZE 1024; CPython Modules/selectmodule.c (ValueError: filedescriptor out "
-    "of range in select()); run here on 3.8-3.15 with descriptor 1500"
+    f"select(2): FD_SETSIZE {FD_SETSIZE}; CPython Modules/selectmodule.c (ValueError: "
+    "filedescriptor out of range in select()); run here on 3.8-3.15 with descriptor 1500"
 )
 
 # --- replacements: the idioms `iodetect snippet` writes (iodetect/snippet.py, _run) -----------
 RUN_IDIOM = (
     "asyncio.run(main()), or for a chosen loop run(main()) from `iodetect snippet > "
-    "loop_setup.py` (asyncio.run(main, loop_factory=...) on 3.12+, asyncio.Runner on 3.11, "
-    "new_event_loop/set_event_loop/run_until_complete on 3.8-3.10)"
+    f"loop_setup.py` ({cpython.idioms_text()})"
 )
 GEL_REPLACEMENT = (
     "asyncio.get_running_loop() inside coroutines; start the program with " + RUN_IDIOM
 )
 POLICY_REPLACEMENT = (
-    "no policy: pass a loop factory instead, asyncio.run(main(), loop_factory=F) on 3.12+ or "
-    "asyncio.Runner(loop_factory=F) on 3.11 (`iodetect snippet` writes the module for every "
-    "version from 3.8)"
+    f"no policy: pass a loop factory instead ({cpython.idioms_text(cpython.IDIOMS[1:])}; "
+    "`iodetect snippet` writes the module for every version from 3.8)"
 )
 CHILD_REPLACEMENT = (
     "nothing: asyncio.create_subprocess_exec/_shell pick a watcher themselves (pidfd or a "
@@ -181,14 +148,23 @@ LOOP_ARG_REPLACEMENT = (
 )
 
 
-def _s(since: Version, until: Optional[Version] = None) -> Span:
-    return Span(since, until)
+def _v(v: tuple[int, ...]) -> Version:
+    """(3, 12) -> (3, 12, 0): records are written with minors where a minor is meant."""
+    return (v[0], v[1] if len(v) > 1 else 0, v[2] if len(v) > 2 else 0)
+
+
+def _s(since: tuple[int, ...], until: tuple[int, ...] | None = None) -> Span:
+    return Span(_v(since), None if until is None else _v(until))
 
 
 EVERY = (_s((3, 8)),)
 NO_LOOP_ERROR = "RuntimeError: There is no current event loop in thread 'MainThread'"
 NO_LOOP_WARNING = "DeprecationWarning: There is no current event loop"
 
+# 3.14 took the implicit loop out: the breaking change every generated module avoids.
+GET_EVENT_LOOP_RAISES = Behaviour(
+    "raises", (_s((3, 14)),), NO_LOOP_ERROR, "RuntimeError", SRC_GEL_314
+)
 # What happens to a call that needs the current loop when none runs and none was set (the
 # main thread): the loop is created silently on 3.8-3.9, with a warning on 3.10.0-3.10.9 and
 # 3.11.0-3.11.1 (gh-100160 took it out again), with a warning on 3.12-3.13; 3.14 raises.
@@ -201,7 +177,7 @@ _NO_LOOP = (
         SRC_GEL_310,
     ),
     Behaviour("warns", (_s((3, 12), (3, 14)),), NO_LOOP_WARNING, None, SRC_GEL_312),
-    Behaviour("raises", (_s((3, 14)),), NO_LOOP_ERROR, "RuntimeError", SRC_GEL_314),
+    GET_EVENT_LOOP_RAISES,
 )
 # With a loop set by set_event_loop() and none running: only 3.10.0-3.10.8 and 3.11.0 warned.
 _LOOP_SET = (
@@ -228,8 +204,8 @@ POLICY_GET_EVENT_LOOP = Pattern(
 
 
 def _implicit(
-    name: str, display: str, extra: Tuple[str, ...] = (), coroutine_arg: bool = False
-) -> Tuple[ApiChange, ...]:
+    name: str, display: str, extra: tuple[str, ...] = (), coroutine_arg: bool = False
+) -> tuple[ApiChange, ...]:
     """The functions that call get_event_loop() themselves when no loop runs (PR #98440)."""
     pattern = Pattern(
         (f"asyncio.{name}", *extra),
@@ -279,11 +255,11 @@ def source_note(source: str) -> str:
 def _removed_ref(
     id_: str,
     name: str,
-    since: Version,
+    since: tuple[int, ...],
     source: str,
     replacement: str,
-    warns: Tuple[Behaviour, ...] = (),
-    extra: Tuple[str, ...] = (),
+    warns: tuple[Behaviour, ...] = (),
+    extra: tuple[str, ...] = (),
     note: str = "",
 ) -> ApiChange:
     """An attribute that is gone from `since`: AttributeError on access, ImportError on import."""
@@ -307,7 +283,13 @@ def _removed_ref(
     )
 
 
-def _loop_arg(name: str, extra: Tuple[str, ...] = (), warn_since: Version = (3, 8)) -> ApiChange:
+def _loop_arg(
+    name: str,
+    extra: tuple[str, ...] = (),
+    warn_since: tuple[int, ...] = (3, 8),
+    note: str = "",
+    cite: str = "",
+) -> ApiChange:
     """A high-level asyncio function or class whose loop argument went away in 3.10."""
     return ApiChange(
         f"loop-arg-{name.lower()}",
@@ -331,6 +313,8 @@ def _loop_arg(name: str, extra: Tuple[str, ...] = (), warn_since: Version = (3, 
             ),
         ),
         LOOP_ARG_REPLACEMENT,
+        note=note,
+        cite=cite,
     )
 
 
@@ -358,7 +342,7 @@ _CHILD_SUBCLASS_WARNS = Behaviour(
     uses=("subclass",),
 )
 
-RECORDS: Tuple[ApiChange, ...] = (
+RECORDS: tuple[ApiChange, ...] = (
     # --- asyncio.get_event_loop() ------------------------------------------------------------
     ApiChange(
         "get-event-loop-running",
@@ -368,6 +352,7 @@ RECORDS: Tuple[ApiChange, ...] = (
         "asyncio.get_running_loop() says the same and fails loudly outside a coroutine",
         "running",
         "inside a coroutine: it returns the running loop",
+        cite=SRC_GEL_RUNNING,
     ),
     ApiChange(
         "get-event-loop-no-loop",
@@ -423,6 +408,11 @@ RECORDS: Tuple[ApiChange, ...] = (
         "asyncio.get_running_loop()",
         "running",
         "inside a coroutine: the loop set for this thread (usually the running one)",
+        "a loop started with loop_factory= (asyncio.Runner from 3.11, asyncio.run from 3.12, as "
+        "the run() of `iodetect snippet` and uvloop.run() do) is not set for the thread: there "
+        "this call returns another loop it creates (3.11), warns (3.12-3.13) or raises "
+        "RuntimeError (3.14+)",
+        cite=f"{SRC_POLICY_LOOP_SET}; {SRC_POLICY_FACTORY}",
     ),
     ApiChange(
         "policy-get-event-loop-loop-set",
@@ -432,6 +422,7 @@ RECORDS: Tuple[ApiChange, ...] = (
         "keep the loop in a variable and use it",
         "loop_set",
         "after set_event_loop(loop)",
+        cite=SRC_POLICY_LOOP_SET,
     ),
     ApiChange(
         "policy-get-event-loop-cleared",
@@ -607,7 +598,13 @@ RECORDS: Tuple[ApiChange, ...] = (
     ),
     # --- the loop argument (deprecated 3.8, removed 3.10) --------------------------------------
     _loop_arg("sleep", ("asyncio.tasks.sleep",)),
-    _loop_arg("gather", ("asyncio.tasks.gather",)),
+    _loop_arg(
+        "gather",
+        ("asyncio.tasks.gather",),
+        warn_since=(3, 9),
+        note="on 3.8 it warns only when given no awaitables: gather(loop=loop)",
+        cite=SRC_GATHER_38,
+    ),
     _loop_arg("shield", ("asyncio.tasks.shield",)),
     _loop_arg("wait_for", ("asyncio.tasks.wait_for",)),
     _loop_arg("wait", ("asyncio.tasks.wait",)),
@@ -788,7 +785,30 @@ RECORDS: Tuple[ApiChange, ...] = (
 )
 
 # The loop state a loop-sensitive call sees, as the scanner derives it from where the call is.
-LOOP_CONTEXTS: Tuple[Context, ...] = ("running", "no_loop", "loop_set", "cleared")
-OLDEST: Version = (3, 8)  # the oldest CPython the records describe
-NEWEST: Version = (3, 15)  # the newest CPython the records were verified on
-FD_SETSIZE = 1024  # select()'s descriptor ceiling on Linux and macOS
+LOOP_CONTEXTS: tuple[Context, ...] = ("running", "no_loop", "loop_set", "cleared")
+# What changes that state (SRC_GEL_CLEARED): set_event_loop(loop) sets a loop, set_event_loop(None)
+# clears it; asyncio.run() without loop_factory clears it when it returns.
+LOOP_SETTERS = ("asyncio.set_event_loop", "asyncio.events.set_event_loop")
+LOOP_RUNNERS = ("asyncio.run", "asyncio.runners.run")
+BY_ID: dict[str, ApiChange] = {r.id: r for r in RECORDS}
+GET_EVENT_LOOP_NO_LOOP = BY_ID["get-event-loop-no-loop"]
+GET_EVENT_LOOP_POLICY = BY_ID["get-event-loop-policy"]
+SET_EVENT_LOOP_POLICY = BY_ID["set-event-loop-policy"]
+_AS_PROBED: dict[Verdict, GetEventLoop] = {"fine": "ok", "warns": "warns"}
+
+
+def get_event_loop_without_loop(release: Version) -> GetEventLoop:
+    """What asyncio.get_event_loop() does in the main thread when no loop was ever set: what
+    the probe measures (asyncio.get_event_loop_without_loop in the facts)."""
+    return _AS_PROBED.get(GET_EVENT_LOOP_NO_LOOP.verdict(release), "raises")
+
+
+def policies_deprecated(release: Version) -> bool:
+    """Does asyncio.get_event_loop_policy() warn on this release (what the probe measures)?"""
+    return GET_EVENT_LOOP_POLICY.verdict(release) != "fine"
+
+
+def source_of(record: ApiChange, release: Version) -> str:
+    """The source of what the record's API does on this release ('' where it is fine)."""
+    found = record.behaviour(release)
+    return "" if found is None else found.source
