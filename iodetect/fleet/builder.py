@@ -117,7 +117,7 @@ def show_limit(value: int | None) -> str:
 def drift(targets: Sequence[Target]) -> tuple[Drift, ...]:
     """The columns whose values differ between the targets that have facts.
 
-    A value is marked when it differs from the one most of them have; on a tie, from the first
+    A value is marked when it differs from the most common one; on a tie, from the first
     target's, so the first target named (CI, the reference host) is the baseline.
     """
     known = [t for t in targets if t.facts is not None]

@@ -125,7 +125,7 @@ class Drift:
 
     column: str
     title: str
-    common: str | None  # the value most targets have (the first one's, on a tie)
+    common: str | None  # the most common value (the first target's, on a tie)
     differs: tuple[tuple[str, str | None], ...]  # (target name, its value)
 
 

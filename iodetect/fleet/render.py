@@ -1,8 +1,8 @@
 """The fleet for people: one table, a row per target, drift marked; then who failed and why.
 
-A value that differs from what most targets have is marked with `*` as well as colour, so the
-drift reads the same in a CI log without colour. Every string from a target or a file goes
-into a `Text` object (never a markup string) after `clean()`.
+A value that differs from the most common one in its column is marked with `*` as well as
+colour, so the drift reads the same in a CI log without colour. Every string from a target or
+a file goes into a `Text` object (never a markup string) after `clean()`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def fleet_view(fleet: Fleet) -> RenderableType:
     parts: list[RenderableType] = [table(fleet)]
     if fleet.drift:
         parts.append(
-            Text(f"{MARK} differs from the value most targets have (on a tie, the first target's)")
+            Text(f"{MARK} differs from the most common value in its column (on a tie, the first's)")
         )
     parts.append(Text(""))
     parts.extend(summary(fleet))
@@ -78,7 +78,7 @@ def _verdict(target: Target) -> Text:
 
 
 def summary(fleet: Fleet) -> list[Text]:
-    """The counts, the targets that failed with the reason, and the drift in words."""
+    """The counts, each target that did not pass with the reason, and the drift in words."""
     lines = []
     n = len(fleet.targets)
     head = f"{n} target{'s' if n != 1 else ''}"
@@ -92,7 +92,9 @@ def summary(fleet: Fleet) -> list[Text]:
         if fleet.options.strict and counts["warn"]:
             head += " (--strict: warnings fail)"
     lines.append(Text(head, style="bold"))
-    for target in fleet.failed:
+    for target in fleet.targets:
+        if target.verdict in (None, "pass"):
+            continue
         line = Text("  ")
         word, style = VERDICT_STYLES.get(target.verdict or "", ("?", ""))
         line.append(f"{word:>5}", style=style)
@@ -100,5 +102,7 @@ def summary(fleet: Fleet) -> list[Text]:
         lines.append(line)
     for d in fleet.drift:
         others = ", ".join(f"{clean(n, 40)} {clean(v, 40)}" for n, v in d.differs)
-        lines.append(Text(f"drift: {d.title}: {others} (most: {clean(d.common or '-', 40)})"))
+        lines.append(
+            Text(f"drift: {d.title}: {others} (most common: {clean(d.common or '-', 40)})")
+        )
     return lines
