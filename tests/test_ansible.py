@@ -5,8 +5,8 @@ and over ssh (the `sshd` fixture), with a different interpreter or lowered limit
 `command` module pipes it to interpreters that cannot see the controller's files (the sid
 chroot's CPython 3.15 and PyPy), as `kubectl exec -i` would. The playbook keeps each host's
 output in a file named after it, and also its whole registered result (an unreachable host's
-too). `iodetect fleet` and `diff` must give the same table and the same verdicts from those
-files as from iodetect reaching the same targets itself.
+too); the playbook is the one of docs/fleet.md. `iodetect fleet` and `diff` must give the same
+table and the same verdicts from those files as from iodetect reaching the same targets itself.
 """
 
 from __future__ import annotations
@@ -31,50 +31,14 @@ from support import run_cli
 
 pytestmark = pytest.mark.fleet
 
-PLAYBOOK = """\
-- name: run the iodetect probe on every host
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: a folder for what the hosts print, on the controller
-      ansible.builtin.file:
-        path: "{{ collected }}/{{ item }}"
-        state: directory
-        mode: "0755"
-      loop: [facts, results]
-      delegate_to: localhost
-      run_once: true
-    - name: run the probe with the host's interpreter
-      ansible.builtin.script:
-        cmd: "{{ probe_script }}"
-        executable: "{{ probe_python }}"
-      register: probe
-      ignore_unreachable: true
-      when: probe_argv is not defined
-    - name: or send it on stdin, to an interpreter that cannot see the controller's files
-      ansible.builtin.command:
-        argv: "{{ probe_argv }}"
-        stdin: "{{ lookup('ansible.builtin.file', probe_script) }}"
-      register: piped
-      when: probe_argv is defined
-    - name: keep what it printed, one file per host
-      ansible.builtin.copy:
-        content: "{{ result.stdout }}"
-        dest: "{{ collected }}/facts/{{ inventory_hostname }}.json"
-        mode: "0644"
-      delegate_to: localhost
-      when: result.stdout is defined
-      vars:
-        result: "{{ piped if probe_argv is defined else probe }}"
-    - name: and the whole result, as the engine saw it
-      ansible.builtin.copy:
-        content: "{{ result | to_json }}"
-        dest: "{{ collected }}/results/{{ inventory_hostname }}"
-        mode: "0644"
-      delegate_to: localhost
-      vars:
-        result: "{{ piped if probe_argv is defined else probe }}"
-"""
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def playbook_from_docs() -> str:
+    """The playbook of docs/fleet.md, word for word: the one the docs promise works."""
+    text = (ROOT / "docs" / "fleet.md").read_text(encoding="utf-8")
+    start = text.index("```yaml\n# probe.yml") + len("```yaml\n")
+    return text[start : text.index("```", start)]
 
 
 def ansible_playbook() -> str:
@@ -147,7 +111,7 @@ def collected(sshd: Sshd, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     script.write_text(run_cli("probe-script").stdout, encoding="utf-8")
     hosts = targets(sshd)
     (work / "hosts.ini").write_text(inventory(sshd, hosts), encoding="utf-8")
-    (work / "play.yml").write_text(PLAYBOOK, encoding="utf-8")
+    (work / "play.yml").write_text(playbook_from_docs(), encoding="utf-8")
     env = {
         **os.environ,
         "ANSIBLE_HOME": str(work / "home"),
