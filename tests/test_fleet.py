@@ -410,3 +410,11 @@ def test_rules_word_the_recommenders_descriptor_conflict_as_a_limits_finding() -
     options = Options(connections=None)
     plan, why = plan_for(facts, options)
     assert rules.verdict(rules.judge(facts, plan, why, options)) == "pass"
+
+
+def test_a_fleet_document_with_duplicate_names_reads_them_apart(tmp_path: Path) -> None:
+    target = {"name": "web1", "source": {"kind": "file", "location": "x"}, "facts": host_data()}
+    doc = {"kind": "iodetect.fleet", "schema_version": 1, "targets": [target, target]}
+    path = write(tmp_path, "fleet.json", doc)
+    assert [o.name for o in collected.read_document(path)] == ["web1", "web1 (2)"]
+    assert [o.name for o in collected.collect([path])] == ["web1", "web1 (2)"]

@@ -61,7 +61,7 @@ def _target(obs: Observation, options: Options) -> Target:
             plan_error=None,
             check=obs.check,
             verdict="error" if options.check is not None else None,
-            row={column: None for column, _ in COLUMNS},
+            row=(None,) * len(COLUMNS),
         )
     facts = obs.facts
     plan, plan_error = plan_for(facts, options)
@@ -84,16 +84,17 @@ def _target(obs: Observation, options: Options) -> Target:
     )
 
 
-def row(facts: Facts, plan: Plan | None) -> dict[str, str | None]:
-    """The table's cells for one target, as the text shown (and compared for drift)."""
+def row(facts: Facts, plan: Plan | None) -> tuple[str | None, ...]:
+    """The table's cells for one target (in the order of COLUMNS), as the text shown and
+    compared for drift."""
     iv = facts.interpreter
-    return {
-        "python": f"{clean(iv.implementation, 20)} {clean(iv.release, 20)}",
-        "selector": clean(facts.default_selector, 20) if facts.default_selector else "none",
-        "loop": loop_cell(plan),
-        "nofile_soft": show_limit(facts.limits.nofile_soft),
-        "nofile_hard": show_limit(facts.limits.nofile_hard),
-    }
+    return (
+        f"{clean(iv.implementation, 20)} {clean(iv.release, 20)}",
+        clean(facts.default_selector, 20) if facts.default_selector else "none",
+        loop_cell(plan),
+        show_limit(facts.limits.nofile_soft),
+        show_limit(facts.limits.nofile_hard),
+    )
 
 
 def loop_cell(plan: Plan | None) -> str:
@@ -123,7 +124,7 @@ def drift(targets: Sequence[Target]) -> tuple[Drift, ...]:
     known = [t for t in targets if t.facts is not None]
     found = []
     for column, title in COLUMNS:
-        values = [(t.name, t.row[column]) for t in known]
+        values = [(t.name, t.cell(column)) for t in known]
         counts = Counter(v for _, v in values)
         if len(counts) < 2:
             continue

@@ -15,6 +15,7 @@ that cannot be read or understood is an error for its target, not for the run.
 from __future__ import annotations
 
 import codecs
+import itertools
 import json
 import os
 import stat
@@ -84,6 +85,10 @@ def collect(paths: Sequence[str | Path]) -> tuple[Observation, ...]:
             found.append(_failed(item, str(exc)))
     if not found:
         raise NoInput("no collected files found in " + ", ".join(clean(str(p)) for p in paths))
+    return _unique(found)
+
+
+def _unique(found: Sequence[Observation]) -> tuple[Observation, ...]:
     names = unique_names([o.name for o in found])
     return tuple(
         o if o.name == n else Observation(n, o.source, o.facts, o.error, o.seconds, o.check)
@@ -95,7 +100,7 @@ def read_document(path: str | Path) -> tuple[Observation, ...]:
     """The observations of one file named by the user; CollectError when it cannot be read."""
     p = Path(path)
     data, _ = _read(p, nested=False)
-    return interpret(data, target_name(p.name), clean(str(p)))
+    return _unique(interpret(data, target_name(p.name), clean(str(p))))
 
 
 def _failed(item: _File, message: str) -> Observation:
@@ -143,8 +148,8 @@ def _files(paths: Sequence[str | Path]) -> Iterator[_File | Observation]:
 def _walk(top: Path, folder: Path, depth: int) -> Iterator[_File | Observation]:
     """Files under `folder`, sorted, hidden ones left out; symbolic links are not followed."""
     try:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        with os.scandir(folder) as it:  # a folder of millions is not listed whole
+            entries = sorted(itertools.islice(it, MAX_FILES + 1), key=lambda e: e.name)
     except OSError as exc:
         yield Observation(
             target_name(folder.name),

@@ -104,7 +104,11 @@ class Target:
     plan_error: str | None  # why there is no plan when there are facts
     check: TargetCheck | None
     verdict: str | None  # one of VERDICTS; None when no check ran
-    row: dict[str, str | None]  # the table's cells (COLUMNS), None where there is no value
+    row: tuple[str | None, ...]  # the table's cells, in the order of COLUMNS; None: no value
+
+    def cell(self, column: str) -> str | None:
+        """This target's value in a column of the table (a name of COLUMNS)."""
+        return self.row[[c for c, _ in COLUMNS].index(column)]
 
     def reason(self) -> str | None:
         """Why the target failed or could not be examined: the error or the first failure."""
@@ -188,7 +192,7 @@ def to_dict(fleet: Fleet) -> dict[str, Any]:
                 "plan_error": t.plan_error,
                 "check": _check_dict(t.check) if t.check is not None else None,
                 "verdict": t.verdict,
-                "row": dict(t.row),
+                "row": {column: t.cell(column) for column, _ in COLUMNS},
             }
             for t in fleet.targets
         ],

@@ -57,7 +57,7 @@ def table(fleet: Fleet) -> Table:
     for target in fleet.targets:
         cells: list[Text] = [Text(clean(target.name, 40))]
         for column, _ in COLUMNS:
-            value = target.row.get(column)
+            value = target.cell(column)
             if value is None:
                 cells.append(Text("-", style="dim"))
             elif fleet.marked(target.name, column):
