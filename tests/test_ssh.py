@@ -28,6 +28,7 @@ pytestmark = pytest.mark.fleet
 
 DRIVER = (ROOT / "tests" / "snippet_driver.py").read_text(encoding="utf-8")
 LOW = "prlimit --nofile=256:256 python3"  # soft and hard 256: below the 364 of 300 connections
+SOFT = "prlimit --nofile=256: python3"  # the soft limit alone: the hard one allows raising it
 
 
 def remote(sshd: Sshd, code: str) -> str:
@@ -117,7 +118,7 @@ def test_another_interpreter_behind_the_same_host(sshd: Sshd) -> None:
 
 
 def test_live_targets_and_their_saved_facts_give_the_same_fleet(sshd: Sshd, tmp_path: Path) -> None:
-    targets = {"ssh-py3": "python3", "ssh-low": LOW, "ssh-py38": py38(sshd)}
+    targets = {"ssh-py3": "python3", "ssh-low": LOW, "ssh-py38": py38(sshd), "ssh-soft": SOFT}
     live = [observe(name, sshd.command(cmd), timeout=60) for name, cmd in targets.items()]
     assert all(o.facts is not None for o in live), [o.error for o in live]
     built = fleet.build(live, fleet.Options())
@@ -137,9 +138,20 @@ def test_live_targets_and_their_saved_facts_give_the_same_fleet(sshd: Sshd, tmp_
     assert saved["summary"] == mine["summary"]
     # The drift: the lowered limits and the other interpreter are marked.
     marked = {(d["column"], n["name"]) for d in mine["drift"] for n in d["differs"]}
-    assert {("nofile_soft", "ssh-low"), ("nofile_hard", "ssh-low"), ("python", "ssh-py38")} <= (
-        marked
-    )
+    assert {
+        ("nofile_soft", "ssh-low"),
+        ("nofile_hard", "ssh-low"),
+        ("python", "ssh-py38"),
+        ("nofile_soft", "ssh-soft"),
+    } <= marked
+    assert ("nofile_hard", "ssh-soft") not in marked
+    # A lower soft limit alone passes: the generated module raises it to the hard one.
+    assert [(t["name"], t["verdict"]) for t in mine["targets"]] == [
+        ("ssh-py3", "pass"),
+        ("ssh-low", "fail"),
+        ("ssh-py38", "pass"),
+        ("ssh-soft", "pass"),
+    ]
     assert mine["summary"]["failed"][0]["name"] == "ssh-low"
     # Live targets say how they were reached.
     assert mine["targets"][1]["source"] == {"kind": "command", "location": sshd.command(LOW)}
@@ -169,6 +181,14 @@ def test_diff_catches_the_drift_from_saved_facts(sshd: Sshd, tmp_path: Path) -> 
     assert done.returncode == 1
     (pair,) = json.loads(done.stdout)["pairs"]
     assert "idiom" in {ch["aspect"] for ch in pair["plan_changes"]}
+    # The soft limit alone lower on B: the module made on A would not raise it there.
+    d = tmp_path / "soft.json"
+    d.write_text(json.dumps(report(sshd, SOFT)), encoding="utf-8")
+    done = run_cli("diff", "--json", str(a), str(d))
+    assert done.returncode == 1
+    (pair,) = json.loads(done.stdout)["pairs"]
+    assert [x["field"] for x in pair["differences"] if x["lower_on_b"]] == ["limits.nofile_soft"]
+    assert [ch["aspect"] for ch in pair["plan_changes"]] == ["descriptor limit"]
 
 
 def test_secrets_in_the_command_are_masked_even_when_it_fails(sshd: Sshd) -> None:
