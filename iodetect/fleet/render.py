@@ -29,8 +29,9 @@ def show(view: RenderableType) -> None:
 
     console = Console(highlight=False)
     if not console.is_terminal:
-        width = console.measure(view, options=console.options.update_width(500)).maximum
-        console = Console(highlight=False, width=max(console.width, min(width, 500)))
+        # Tables take their natural width and lines are not padded: a wide console only
+        # keeps rich from wrapping them at 80 columns. (Measuring first costs a whole render.)
+        console = Console(highlight=False, width=max(console.width, 500))
     console.print(view)
 
 
