@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from iodetect import __version__
 from iodetect.fleet import collected
 from iodetect.target import MARKER
 
-from interpreters import SID_TOOL, require
+from interpreters import PYPY, require
 from support import run_cli
 
 
@@ -87,30 +86,10 @@ def test_importing_it_runs_nothing(tmp_path: Path) -> None:
     assert done.stdout == "iodetect.facts\n"
 
 
-def _pypy() -> list[str]:
-    """Debian's PyPy 3 through sid-python, or skip and say why."""
-    if not SID_TOOL.exists() or os.geteuid() != 0:
-        pytest.skip("PyPy 3 comes from the sid-python chroot, which needs the tool and root")
-    argv = [str(SID_TOOL), "exec", "pypy3"]
-    try:
-        done = subprocess.run(
-            [*argv, "-c", "import sys; print(sys.implementation.name)"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        pytest.skip("PyPy 3 cannot be started through sid-python")
-    if done.stdout.strip() != "pypy":
-        pytest.skip("PyPy 3 is not installed in the sid-python chroot (sid-python provision)")
-    return argv
-
-
 @pytest.mark.targets
-@pytest.mark.parametrize("version", ["3.8", "3.12", "3.15", "pypy"])
+@pytest.mark.parametrize("version", ["3.8", "3.12", "3.15", PYPY])
 def test_its_output_loads_as_facts_on_each_interpreter(version: str, tmp_path: Path) -> None:
-    argv = _pypy() if version == "pypy" else list(require(version).command())
+    argv = list(require(version).command())
     # On stdin: a chroot interpreter cannot see this host's files, and an engine may pipe it too.
     done = subprocess.run(
         [*argv, "-X", "dev", "-W", "error", "-"],
@@ -122,7 +101,7 @@ def test_its_output_loads_as_facts_on_each_interpreter(version: str, tmp_path: P
     obs = check_output(done, tmp_path)
     facts = obs.facts
     assert facts is not None
-    if version == "pypy":
+    if version == PYPY:
         assert facts.interpreter.implementation == "pypy"
     else:
         assert facts.interpreter.implementation == "cpython"

@@ -21,6 +21,7 @@ from iodetect.fleet.document import (
     TargetCheck,
 )
 from iodetect.fleet.text import clean
+from iodetect.model import show_limit
 
 if TYPE_CHECKING:
     from iodetect.model import Facts
@@ -87,9 +88,8 @@ def _target(obs: Observation, options: Options) -> Target:
 def row(facts: Facts, plan: Plan | None) -> tuple[str | None, ...]:
     """The table's cells for one target (in the order of COLUMNS), as the text shown and
     compared for drift."""
-    iv = facts.interpreter
     return (
-        f"{clean(iv.implementation, 20)} {clean(iv.release, 20)}",
+        clean(facts.interpreter.label, 40),
         clean(facts.default_selector, 20) if facts.default_selector else "none",
         loop_cell(plan),
         show_limit(facts.limits.nofile_soft),
@@ -107,12 +107,6 @@ def loop_cell(plan: Plan | None) -> str:
         return "asyncio proactor"
     version = f" {clean(plan.loop_version, 20)}" if plan.loop_version else ""
     return f"{plan.loop}{version}"
-
-
-def show_limit(value: int | None) -> str:
-    if value is None:
-        return "unknown"
-    return "unlimited" if value < 0 else str(value)
 
 
 def drift(targets: Sequence[Target]) -> tuple[Drift, ...]:

@@ -32,6 +32,7 @@ from iodetect.fleet.document import (
     Observation,
     Source,
     observations_from_dict,
+    read_facts,
     unique_names,
 )
 from iodetect.fleet.text import clean
@@ -288,7 +289,7 @@ def _facts(data: dict[str, Any], name: str, source: Source) -> Observation:
     # may add are not facts.
     body = {k: v for k, v in data.items() if k not in ("name", "bench")}
     try:
-        facts = model.from_dict(body)
+        facts = read_facts(body)
     except model.FactsError as exc:
         raise CollectError(f"bad facts: {clean(exc)}") from None
     return Observation(name, source, facts=facts)

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from iodetect.fleet.builder import show_limit
 from iodetect.fleet.document import Observation
 from iodetect.fleet.text import clean
+from iodetect.model import show_limit
 
 if TYPE_CHECKING:
     from iodetect.model import Facts
@@ -209,6 +209,13 @@ def _facts_rows(facts: Facts) -> dict[str, tuple[str, str]]:
         "host.platform": ("platform", clean(facts.host.platform, 40)),
         "interpreter.implementation": ("implementation", clean(iv.implementation, 40)),
         "interpreter.release": ("python", clean(iv.release, 40)),
+        # PyPy's own release (8.0.1) moves apart from the language version it implements.
+        "interpreter.implementation_version": (
+            "implementation release",
+            clean(iv.implementation_version or "unknown", 40)
+            if iv.implementation != "cpython"
+            else "-",
+        ),
         "interpreter.free_threaded": ("free-threaded", "yes" if iv.free_threaded else "no"),
         "asyncio.idiom": ("setup idiom", idiom(facts)),
         "asyncio.get_event_loop_without_loop": (

@@ -280,7 +280,7 @@ def _observation(item: Any, index: int, origin: str) -> Observation:
         reason = clean(error) if isinstance(error, str) and clean(error) else "no facts"
         return Observation(name, source, error=reason, seconds=seconds)
     try:
-        facts = model.from_dict(facts_data)
+        facts = read_facts(facts_data)
     except model.FactsError as exc:
         return Observation(name, source, error=f"bad facts in {origin}: {clean(exc)}")
     check = _live_check(item.get("check"))
@@ -316,6 +316,17 @@ def _live_check(data: Any) -> TargetCheck | None:
         seconds=float(seconds) if isinstance(seconds, int | float) else None,
         selftest=selftest if isinstance(selftest, dict) else None,
     )
+
+
+def read_facts(data: Any) -> Facts:
+    """Facts from a document's data, completed as every source of facts is (FactsError).
+
+    The probe reports raw facts; iodetect's catalog decides the rest (whether each loop is
+    supported there, why a selector is absent), so a file gets the answers a live probe would.
+    """
+    from iodetect import probe
+
+    return probe.complete(model.from_dict(probe.fill_in(data)))
 
 
 def unique_names(names: Sequence[str]) -> list[str]:

@@ -8,10 +8,10 @@ recommender's; this module only words them as findings, in the check's shape.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from iodetect.fleet.text import clean
+from iodetect.model import show_limit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from iodetect.check import Finding
     from iodetect.fleet.document import Options
     from iodetect.model import Facts
-    from iodetect.recommend import Conflict, Needs, Plan
+    from iodetect.recommend import Needs, Plan
 
     _Add = Callable[[str, str, str, "str | None", str], None]
 
@@ -44,6 +44,7 @@ def judge(
     facts: Facts, plan: Plan | None, plan_error: str | None, options: Options
 ) -> tuple[Finding, ...]:
     """The findings of the rules for one target."""
+    from iodetect import recommend
     from iodetect.check import Finding
 
     out: list[Finding] = []
@@ -51,12 +52,10 @@ def judge(
     def add(step: str, level: str, message: str, remedy: str | None, code: str) -> None:
         out.append(Finding(step, level, message, remedy, code))
 
-    iv = facts.interpreter
     add(
         "probe",
         "ok",
-        f"{clean(iv.implementation, 40)} {clean(iv.release, 40)} on "
-        f"{clean(facts.host.platform, 40)}",
+        f"{clean(facts.interpreter.label, 60)} on {clean(facts.host.platform, 40)}",
         None,
         "probe",
     )
@@ -77,13 +76,24 @@ def judge(
             "recommend.python",
         )
         return tuple(out)
-    covered = _limits(facts, plan, options, add)
+    failed_limit = _limits(facts, plan, options, add)
     if options.require_loop and options.require_loop != "asyncio":
         _required_loop(facts, options.require_loop, add)
     for conflict in plan.conflicts:
-        if conflict in covered:
-            continue
-        add("recommend", "fail", conflict.message, conflict.remedy, "recommend.conflict")
+        if failed_limit and conflict.code in recommend.NOFILE_FAILING:
+            continue  # already a finding of the limits step, with the fuller remedy
+        add(
+            "recommend",
+            "fail",
+            conflict.message,
+            conflict.remedy,
+            "nofile.plan"
+            if conflict.code.startswith(("nofile.", "select."))
+            else "recommend.conflict",
+        )
+    for note in plan.reasons:
+        if note.code.startswith("advisory."):
+            add("recommend", "ok", note.text, None, "recommend.advisory")
     for warning in plan.warnings:
         add("recommend", "warn", warning.text, None, "recommend.warning")
     add(
@@ -98,45 +108,36 @@ def judge(
     return tuple(out)
 
 
-def _limits(facts: Facts, plan: Plan, options: Options, add: _Add) -> tuple[Conflict, ...]:
-    """Findings of the limits step; the plan's conflicts they account for.
-
-    A conflict is about descriptors when the same needs without a connection count do not
-    have it: the recommender decides, this only tells which of its conflicts those are.
-    """
+def _limits(facts: Facts, plan: Plan, options: Options, add: _Add) -> bool:
+    """Findings of the limits step, by the recommender's own rule; True when it failed."""
     from iodetect import recommend
 
-    lim = facts.limits
     if options.connections is None:
-        if lim.nofile_hard is None and not facts.windows:
-            add("limits", "warn", "the descriptor limits could not be read", None, "nofile")
-        return ()
+        return False
     need = options.connections + recommend.HEADROOM
-    without = recommend.recommend(facts, dataclasses.replace(needs_for(options), connections=None))
-    covered = tuple(c for c in plan.conflicts if c not in without.conflicts)
+    verdict = recommend.assess_nofile(facts.limits, facts.host.platform, need)
+    lim = facts.limits
     wanted = f"{options.connections} connections + {recommend.HEADROOM} headroom"
-    for conflict in covered:
+    if verdict.code in ("nofile.unknown", "nofile.windows"):
+        if not facts.windows:
+            add("limits", "warn", "the descriptor limits could not be read", None, "nofile")
+        return False
+    if verdict.fails:
         add(
             "limits",
             "fail",
-            f"{conflict.message} ({wanted})",
-            HARD_REMEDY.format(n=_suggest(need))
-            if "hard limit" in conflict.message
-            else conflict.remedy,
-            "nofile.hard" if "hard limit" in conflict.message else "nofile.plan",
+            f"{verdict.cap_text} is below the {need} this service needs ({wanted}); no process "
+            "can raise it itself",
+            HARD_REMEDY.format(n=_suggest(need)),
+            verdict.code,
         )
-    if covered:
-        return covered
-    soft, hard = _number(lim.nofile_soft), _number(lim.nofile_hard)
-    if hard is None:
-        if not facts.windows:
-            add("limits", "warn", "the descriptor limits could not be read", None, "nofile")
-    elif soft is not None and soft < need:
+        return True
+    if verdict.code == "nofile.raisable":
         add(
             "limits",
             "ok",
-            f"soft descriptor limit {_show(lim.nofile_soft)} is below the {need} needed "
-            f"({wanted}); the hard limit {_show(lim.nofile_hard)} allows raising it"
+            f"soft descriptor limit {show_limit(lim.nofile_soft)} is below the {need} needed "
+            f"({wanted}); the hard limit {show_limit(lim.nofile_hard)} allows raising it"
             + (
                 ", and the generated loop_setup.py does at start-up"
                 if plan.nofile
@@ -149,12 +150,12 @@ def _limits(facts: Facts, plan: Plan, options: Options, add: _Add) -> tuple[Conf
         add(
             "limits",
             "ok",
-            f"descriptor limits soft {_show(lim.nofile_soft)} / hard {_show(lim.nofile_hard)} "
-            f"cover the {need} needed",
+            f"descriptor limits soft {show_limit(lim.nofile_soft)} / hard "
+            f"{show_limit(lim.nofile_hard)} cover the {need} needed",
             None,
             "nofile",
         )
-    return ()
+    return False
 
 
 def _required_loop(facts: Facts, name: str, add: _Add) -> None:
@@ -196,19 +197,6 @@ def verdict(findings: tuple[Finding, ...]) -> str:
     if "fail" in levels:
         return "fail"
     return "warn" if "warn" in levels else "pass"
-
-
-def _number(value: int | None) -> float | None:
-    """A limit as a number; -1 (RLIM_INFINITY) is unlimited."""
-    if value is None:
-        return None
-    return float("inf") if value < 0 else float(value)
-
-
-def _show(value: int | None) -> str:
-    if value is None:
-        return "unknown"
-    return "unlimited" if value < 0 else str(value)
 
 
 def _suggest(need: int) -> int:

@@ -32,9 +32,15 @@ if __name__ == "__main__":
 
 
 def probe_script(params: Any = None) -> str:
-    """The probe program: a header that says what it is, the probe, a call of its main()."""
-    from iodetect import __version__, target
+    """The probe program: a header that says what it is, the probe, a call of its main().
 
+    params: what the probe is asked to look for; by default the catalog's request, as for a
+    probe sent through --python.
+    """
+    from iodetect import __version__, catalog, target
+
+    if params is None:
+        params = catalog.probe_request()
     return (
         HEADER.format(version=__version__)
         + target.source("probe")
