@@ -418,3 +418,15 @@ def test_a_fleet_document_with_duplicate_names_reads_them_apart(tmp_path: Path) 
     path = write(tmp_path, "fleet.json", doc)
     assert [o.name for o in collected.read_document(path)] == ["web1", "web1 (2)"]
     assert [o.name for o in collected.collect([path])] == ["web1", "web1 (2)"]
+
+
+def test_collected_facts_are_completed_as_report_reads_them(tmp_path: Path) -> None:
+    from iodetect import probe
+
+    # A raw probe answer: support is iodetect's decision, not the target's.
+    raw = variant(loops__uvloop__supported=False, loops__uvloop__support_note=None)
+    path = write(tmp_path, "raw.json", raw)
+    (obs,) = collected.collect([path])
+    assert obs.facts == probe.get_facts(str(path))
+    uvloop = obs.facts.loop("uvloop")
+    assert uvloop is not None and uvloop.supported
