@@ -7,7 +7,17 @@ import sys
 import typer
 
 from iodetect import __version__
-from iodetect.commands import bench, check, inspect, report, scan, snippet
+from iodetect.commands import (
+    bench,
+    check,
+    diff,
+    fleet,
+    inspect,
+    probe_script,
+    report,
+    scan,
+    snippet,
+)
 
 app = typer.Typer(
     name="iodetect",
@@ -38,7 +48,7 @@ def _root(
     """iodetect: the right event loop for this host, with evidence."""
 
 
-for _module in (report, snippet, check, bench, inspect, scan):
+for _module in (report, snippet, check, bench, inspect, scan, fleet, diff, probe_script):
     _module.register(app)
 
 
