@@ -406,6 +406,7 @@ def run_program(
     argv = split_command(command)
     shown = show_command(argv)
     start = time.monotonic()
+    proc = None
     try:
         proc = subprocess.Popen(
             argv,
@@ -415,14 +416,18 @@ def run_program(
             start_new_session=True,
             env=env,
         )
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
     except FileNotFoundError:
         raise TargetError(f"{what}: command not found: {clean(argv[0])}", "missing") from None
     except OSError as exc:
         raise TargetError(
             f"{what}: cannot run {shown}: {clean(exc.strerror or exc)}", "missing"
         ) from None
-    with _LIVE_LOCK:
-        _LIVE.add(proc)
+    except BaseException:  # a stop signal between the start and the registration
+        if proc is not None:
+            kill_group(proc)
+        raise
     got = _Collector(prog.marker)
     pipes: _Pipes | _ThreadPipes | None = None
     reaped = False
