@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from processes import reaper  # noqa: F401 - a fixture: kills what a test left running
 
 from support import HOST_NAMES, HOSTS
 
