@@ -147,7 +147,7 @@ def test_stopped_worker_is_killed_with_its_process_group(tmp_path: Path, reaper:
     path = setup_file(tmp_path, setups.stops(str(pid_file)))
     start = time.monotonic()
     code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--timeout", "4")
-    assert time.monotonic() - start < 8
+    assert time.monotonic() - start < 15  # the deadline (4 s) ended it, not the setup
     assert code == 1
     f = finding(result, "selftest.deadline")
     assert f["level"] == "fail" and "process group was killed" in f["message"]
@@ -468,7 +468,7 @@ def test_hanging_probe_is_killed_at_the_deadline(tmp_path: Path) -> None:
         timeout=30,
         env=env,
     )
-    assert time.monotonic() - start < 8
+    assert time.monotonic() - start < 15  # the deadline (4 s) ended it, not the import
     assert done.returncode == 2
     f = finding(json.loads(done.stdout), "probe.deadline")
     assert "gave no answer" in f["message"] and "--timeout" in f["remedy"]
@@ -711,11 +711,10 @@ def test_a_daemon_holding_the_workers_output_does_not_hang_the_check(
     path = setup_file(tmp_path, setups.starts_a_daemon(str(pid_file)))
     start = time.monotonic()
     code, result, _ = check_json(
-        "--snippet", path, "--loop", "asyncio", "--connections", "20", "--timeout", "20"
+        "--snippet", path, "--loop", "asyncio", "--connections", "20", "--timeout", "60"
     )
-    assert (
-        time.monotonic() - start < 15
-    )  # it used to wait for the daemon (120 s), past any deadline
+    # It used to wait for the daemon (120 s), past any deadline: now not even for the deadline.
+    assert time.monotonic() - start < 45
     assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
     assert finding(result, "selftest.lingering")["level"] == "warn"
 
@@ -735,7 +734,7 @@ def test_a_setup_that_floods_its_output_is_stopped(tmp_path: Path) -> None:
         "--timeout",
         "20",
     )
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < 60
     assert done.returncode == 1, done.stderr
     result = json.loads(done.stdout)
     f = finding(result, "selftest.flood")

@@ -176,8 +176,8 @@ def test_select_loop_fails_above_the_ceiling() -> None:
 
 def test_hanging_setup_is_ended_by_the_workers_own_watchdog() -> None:
     start = time.monotonic()
-    report = work(setups.HANGS, timeout=5.0)  # worker deadline 3 s, watchdog at 4 s
-    assert time.monotonic() - start < 5.0
+    report = work(setups.HANGS, timeout=30.0, deadline=3.0)  # its watchdog at 4 s
+    assert time.monotonic() - start < 20.0  # the caller's deadline (30 s) was not needed
     assert report["error_stage"] == "deadline"
     assert "passed its own deadline" in report["error"]
 
@@ -338,7 +338,8 @@ def test_the_watchdog_removes_the_socket_folder(tmp_path: Path) -> None:
     """The worker stuck inside the Unix-socket test (the loop blocks in it): its watchdog ends
     it, and removes the folder first."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    report = work(setups.NO_ABSTRACT_HANGS, env=env, timeout=6.0)
+    # The worker's own deadline of 4 s, its watchdog a second later; the caller's far beyond.
+    report = work(setups.NO_ABSTRACT_HANGS, env=env, timeout=30.0, deadline=4.0, connections=8)
     assert report["error_stage"] == "deadline" and "during unix" in report["error"]
     assert list(tmp_path.iterdir()) == []
 

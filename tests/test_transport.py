@@ -50,8 +50,8 @@ def fails(command: list[str], timeout: float = 10.0) -> TargetError:
 )
 def test_a_flooding_target_is_killed_at_the_cap(command: list[str]) -> None:
     start = time.monotonic()
-    err = fails(command, timeout=30)
-    assert time.monotonic() - start < 10
+    err = fails(command, timeout=60)
+    assert time.monotonic() - start < 30  # the cap, not the deadline, ended it
     assert err.cause == "flood"
     assert "printed more than 16 MiB" in str(err) and "its process group was killed" in str(err)
 
@@ -87,8 +87,8 @@ def test_a_detached_process_holding_stdout_does_not_hold_the_answer(
         "answer('{\"ok\": 1}')\n"
     )
     start = time.monotonic()
-    outcome = run_program(PROGRAM, fake(code), 30)
-    assert time.monotonic() - start < 5
+    outcome = run_program(PROGRAM, fake(code), 60)
+    assert time.monotonic() - start < 30  # not the daemon's 60 s, nor the deadline
     assert outcome.result == {"ok": 1} and outcome.lingering
     assert alive(read_pid(pid_file))  # outside the group: not ours to kill, and said so
 
@@ -103,8 +103,8 @@ def test_a_detached_process_does_not_stretch_a_failure(tmp_path: Path, reaper: R
         "sys.exit(3)\n"
     )
     start = time.monotonic()
-    err = fails(fake(code), timeout=30)
-    assert time.monotonic() - start < 5
+    err = fails(fake(code), timeout=60)
+    assert time.monotonic() - start < 30
     assert err.cause == "exit" and "exited with status 3" in str(err)
 
 
@@ -126,7 +126,7 @@ def test_an_answer_then_no_exit_is_a_hang_with_the_answer_kept() -> None:
     with pytest.raises(TargetError) as info:
         run_program(PROGRAM, fake("answer('{\"ok\": 1}')\ntime.sleep(100)\n"), 30, result_grace=1)
     err = info.value
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 20  # the grace, not the deadline (30 s)
     assert err.cause == "hang" and err.result == {"ok": 1}
     assert "printed its result but had not exited" in str(err)
 
@@ -136,8 +136,8 @@ def test_a_target_that_reads_no_program_does_not_block_the_write() -> None:
     big = target.Program("#" * (4 * 1024 * 1024) + "\n", target.MARKER)
     start = time.monotonic()
     with pytest.raises(TargetError) as info:
-        run_program(big, ["sh", "-c", "echo hello; sleep 0.3"], 10)
-    assert time.monotonic() - start < 5
+        run_program(big, ["sh", "-c", "echo hello; sleep 0.3"], 60)
+    assert time.monotonic() - start < 30
     assert info.value.cause == "silent" and "hello" in str(info.value)
 
 

@@ -1,10 +1,11 @@
 """Self-test client: the many connections of the self-test, from a process of their own.
 
 Standard library only, CPython 3.8+ and PyPy. The self-test worker starts it with its own
-interpreter (`python -I -c BOOT`) and sends this source and its parameters as the first line of
-its stdin; the rest of stdin is the worker's control channel ("close", or end of file when the
-worker is gone). With the clients here, the worker, which runs the application's loop, needs
-only the descriptors and memory the service itself would need for the same connections.
+interpreter (`python -I -c CLIENT_BOOT`, see selftest.py) and sends this source and its
+parameters as the first line of its stdin; the rest of stdin is the worker's control channel
+("close", or end of file when the worker is gone). With the clients here, the worker, which
+runs the application's loop, needs only the descriptors and memory the service itself would
+need for the same connections.
 
 It opens every connection, then exchanges verified messages on all of them (a few windows at
 a time, so its memory stays small), keeps them open, and reports on stdout, one JSON line per
@@ -24,14 +25,6 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple, cast
 
-# Sent as `python -I -c BOOT`: reads the source and the parameters, then runs main().
-BOOT = (
-    "import json,sys\n"
-    "d=json.loads(sys.stdin.readline())\n"
-    "g={'__name__':'iodetect_selftest_client'}\n"
-    "exec(compile(d['source'],'<iodetect selftest client>','exec'),g)\n"
-    "g['main'](d['params'])\n"
-)
 BATCH = 256  # connections opened at once: under the usual listen backlog (somaxconn 4096)
 WINDOW = 512  # connections exchanging at once: bounds the memory of payloads in flight
 SMALL = (1, 7, 100, 1000, 4096)
