@@ -156,7 +156,8 @@ def test_stopped_worker_is_killed_with_its_process_group(tmp_path: Path, reaper:
 
 def test_hanging_setup_fails_at_the_deadline(tmp_path: Path) -> None:
     path = setup_file(tmp_path, setups.HANGS)
-    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--timeout", "4")
+    # 8 s: the probe takes at most half, and the worker's own deadline leaves its start 2 s.
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--timeout", "8")
     assert code == 1
     assert "passed its own deadline" in finding(result, "selftest.deadline")["message"]
 

@@ -253,7 +253,9 @@ class WorkerParams:
     ) -> WorkerParams:
         from iodetect import target
 
-        deadline = max(1.0, timeout - 2.0)
+        # The worker ends itself (its watchdog fires a second after this) well before the
+        # caller kills it: the rest is for starting the interpreter on a busy or remote host.
+        deadline = max(1.0, timeout - 3.0)
         return cls(
             setup_source=source,
             setup_name=options.setup_name,
