@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import typer
 
 from iodetect import __version__, errors, output
-from iodetect.commands import bench, check, report, snippet
+from iodetect.commands import bench, check, inspect, report, scan, snippet
 
 app = typer.Typer(
     name="iodetect",
@@ -49,7 +49,7 @@ def _root(
 
 
 # Each command module registers itself: register(app) adds its command(s).
-for _module in (report, snippet, check, bench):
+for _module in (report, snippet, check, bench, inspect, scan):
     _module.register(app)
 
 

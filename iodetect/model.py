@@ -7,16 +7,43 @@ import json
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from iodetect.errors import InputError
 
 SCHEMA_VERSION = 1
 FACTS_KIND = "iodetect.facts"
 
-SELECTOR_NAMES = ("select", "poll", "epoll", "devpoll", "kqueue")
-LOOP_NAMES = ("uvloop", "winloop", "rloop")
-ORIGINS = ("probe", "documented")
+# The closed vocabularies, as types. Reading facts checks every field typed with one of them
+# (see _convert), and parse_name() checks user input against them: one place, not ninety.
+SelectorName = Literal["select", "poll", "epoll", "devpoll", "kqueue"]
+LoopName = Literal["uvloop", "winloop", "rloop"]
+NeedName = Literal["add_reader", "subprocess", "signals", "unix_sockets", "pty"]
+LoopChoice = Literal["auto", "asyncio", "selector", "proactor", "uvloop", "winloop", "rloop"]
+PlanLoop = Literal["selector", "proactor", "uvloop", "winloop", "rloop"]
+Family = Literal[
+    "linux", "darwin", "win32", "freebsd", "openbsd", "netbsd", "sunos", "cygwin", "aix", "unix"
+]
+Origin = Literal["probe", "documented"]
+GetEventLoop = Literal["ok", "warns", "raises"]
+Level = Literal["ok", "warn", "fail"]
+
+SELECTOR_NAMES: tuple[SelectorName, ...] = typing.get_args(SelectorName)
+LOOP_NAMES: tuple[LoopName, ...] = typing.get_args(LoopName)
+NEED_NAMES: tuple[NeedName, ...] = typing.get_args(NeedName)
+LOOP_CHOICES: tuple[LoopChoice, ...] = typing.get_args(LoopChoice)
+PLAN_LOOPS: tuple[PlanLoop, ...] = typing.get_args(PlanLoop)
+FAMILIES: tuple[Family, ...] = typing.get_args(Family)
+ORIGINS: tuple[Origin, ...] = typing.get_args(Origin)
+LEVELS: tuple[Level, ...] = typing.get_args(Level)
+
+
+def parse_name(vocabulary: Any, value: object, what: str) -> Any:
+    """`value` if it is a name of the Literal type `vocabulary`, else ValueError naming them all."""
+    allowed = typing.get_args(vocabulary)
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r} (choose from {', '.join(allowed)})")
+    return value
 
 
 class FactsError(InputError):
@@ -40,16 +67,29 @@ class Host:
 @dataclass(frozen=True)
 class Interpreter:
     implementation: str  # cpython, pypy, ...
-    version: tuple[int, int, int]
+    version: tuple[int, int, int]  # the Python language version
     release: str  # full version string, e.g. 3.13.0 or 3.15.0a1
     executable: str | None = None
     free_threaded: bool = False  # built with Py_GIL_DISABLED
     gil_enabled: bool | None = True  # None where the interpreter cannot say
+    # sys.implementation.version as text: the PyPy release for PyPy (8.0.1), else the same as
+    # release; None in facts written before it was recorded.
+    implementation_version: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How people name it: "CPython 3.12.4", "PyPy 3.11 (PyPy 8.0.1)"."""
+        if self.implementation == "cpython":
+            return f"CPython {self.release}"
+        name = {"pypy": "PyPy", "graalpy": "GraalPy"}.get(self.implementation, self.implementation)
+        short = f"{self.version[0]}.{self.version[1]}"
+        extra = f" ({name} {self.implementation_version})" if self.implementation_version else ""
+        return f"{name} {short}{extra}"
 
 
 @dataclass(frozen=True)
 class Selector:
-    name: str  # one of SELECTOR_NAMES
+    name: SelectorName
     available: bool
     reason: str | None = None  # why not, when unavailable
 
@@ -58,20 +98,25 @@ class Selector:
 class Asyncio:
     default_loop: str | None  # class name that asyncio.new_event_loop() gives
     default_selector: str | None  # its selector class name, None for a proactor loop
-    policies_deprecated: bool  # event-loop policies warn on this version (3.14+)
-    get_event_loop_without_loop: str  # "ok", "warns" or "raises" with no loop set
-    has_runner: bool  # asyncio.Runner (3.11+)
-    run_loop_factory: bool  # asyncio.run(..., loop_factory=) (3.12+)
-    has_eventloop_alias: bool  # asyncio.EventLoop (3.13+)
+    # Measured by the probe: asyncio.get_event_loop_policy() warned (policies deprecated, 3.14+).
+    policies_deprecated: bool
+    # Measured: what get_event_loop() did in the main thread with no loop set. Where the probe
+    # could not measure it (off the main thread) iodetect fills in its catalog's answer.
+    get_event_loop_without_loop: GetEventLoop
+    has_runner: bool  # asyncio.Runner exists (3.11+)
+    run_loop_factory: bool  # asyncio.run() takes loop_factory (3.12+)
+    has_eventloop_alias: bool  # asyncio.EventLoop exists (3.13+)
 
 
 @dataclass(frozen=True)
 class Loop:
-    name: str  # one of LOOP_NAMES
+    name: LoopName
     installed: str | None  # version from package metadata, None when not installed
     importable: bool | None  # None when not installed
     import_error: str | None = None
-    supported: bool = False  # does this version (any, when absent) support this platform and Python
+    # Decided by iodetect from its catalog, never by the probe (iodetect.probe.complete): does
+    # this version (any, when absent) support this platform, implementation and Python?
+    supported: bool = False
     support_note: str | None = None
 
     @property
@@ -89,13 +134,23 @@ class SelectCeiling:
 
 @dataclass(frozen=True)
 class Limits:
-    nofile_soft: int | None = None  # RLIMIT_NOFILE; -1 stands for RLIM_INFINITY
+    nofile_soft: int | None = None  # RLIMIT_NOFILE; -1 (UNLIMITED) stands for RLIM_INFINITY
     nofile_hard: int | None = None
     open_fds: int | None = None
     nr_open: int | None = None  # Linux fs.nr_open: ceiling of the hard limit
     file_max: int | None = None  # Linux fs.file-max: system-wide
     maxfilesperproc: int | None = None  # macOS kern.maxfilesperproc: ceiling of the soft limit
     note: str | None = None
+
+
+UNLIMITED = -1  # how facts write RLIM_INFINITY
+
+
+def show_limit(value: int | None) -> str:
+    """A descriptor limit for people: "unlimited" for RLIM_INFINITY, "unknown" for None."""
+    if value is None:
+        return "unknown"
+    return "unlimited" if value == UNLIMITED else str(value)
 
 
 @dataclass(frozen=True)
@@ -122,7 +177,7 @@ class Facts:
     host: Host
     interpreter: Interpreter
     selectors: tuple[Selector, ...]
-    default_selector: str | None
+    default_selector: SelectorName | None
     asyncio: Asyncio | None
     loops: tuple[Loop, ...]
     select_ceiling: SelectCeiling | None
@@ -132,7 +187,7 @@ class Facts:
     errors: tuple[ProbeError, ...] = ()
     # Where the facts come from: "probe" for a live probe, "documented" for facts written
     # from documented behaviour (test fixtures for hosts this project cannot run on).
-    origin: str = "probe"
+    origin: Origin = "probe"
     note: str | None = None
     probe_seconds: float | None = None
 
@@ -183,33 +238,7 @@ def from_dict(data: Any) -> Facts:
         )
     # A report's recommendation is derived from the facts: it is recomputed, never read back.
     body = {k: v for k, v in data.items() if k not in ("kind", "schema_version", "recommendation")}
-    facts = _build(Facts, body, "facts")
-    _check_names(facts)
-    return facts
-
-
-def _check_names(facts: Facts) -> None:
-    """Values with a closed set of names, which the recommender relies on."""
-    checks: list[tuple[str, object, tuple[object, ...]]] = [
-        ("facts.origin", facts.origin, ORIGINS),
-        ("facts.default_selector", facts.default_selector, (*SELECTOR_NAMES, None)),
-    ]
-    checks += [
-        (f"facts.selectors[{i}].name", s.name, SELECTOR_NAMES)
-        for i, s in enumerate(facts.selectors)
-    ]
-    checks += [(f"facts.loops[{i}].name", lp.name, LOOP_NAMES) for i, lp in enumerate(facts.loops)]
-    if facts.asyncio is not None:
-        checks.append(
-            (
-                "facts.asyncio.get_event_loop_without_loop",
-                facts.asyncio.get_event_loop_without_loop,
-                ("ok", "warns", "raises"),
-            )
-        )
-    for path, value, allowed in checks:
-        if value not in allowed:
-            raise FactsError(f"{path}: {value!r} is not one of {', '.join(map(str, allowed))}")
+    return _build(Facts, body, "facts")
 
 
 def from_json(text: str) -> Facts:
@@ -256,6 +285,10 @@ def _build(cls: type[T], data: Any, path: str) -> T:
 def _convert(hint: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if origin is Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        raise FactsError(f"{path}: {value!r:.40} is not one of {', '.join(map(str, args))}")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None

@@ -1,114 +1,86 @@
 """Documented facts for platforms this project cannot probe: what CPython has there by default.
 
 `iodetect snippet --platform win32` writes code for a host it cannot see, so the facts come from
-documented behaviour, marked origin "documented". Alternative loops are left unknown (not
-installed as far as the facts can say): the recommender then picks the standard loop unless one
-is asked for, and the generated module checks its import itself. Descriptor limits are left
-unknown too: the generated code reads them at run time.
+the catalog's records of documented behaviour, marked origin "documented". Alternative loops
+are left unknown (not installed as far as the facts can say): the recommender then picks the
+standard loop unless one is asked for, and the generated module checks its import itself.
+Descriptor limits are left unknown too: the generated code reads them at run time.
 """
 
 from __future__ import annotations
 
+from iodetect.catalog import cpython, loops, mechanisms, support
+from iodetect.catalog import platforms as records
 from iodetect.model import (
-    LOOP_NAMES,
+    SELECTOR_NAMES,
     Asyncio,
     Facts,
     Host,
     Interpreter,
     Limits,
     Loop,
+    LoopName,
     SelectCeiling,
     Selector,
 )
-from iodetect.target.probe import SELECTOR_CLASSES, SELECTOR_HOMES, loop_support
 
-PLATFORMS = ("linux", "darwin", "win32", "freebsd", "sunos")
-
-_SYS_PLATFORM = {
-    "linux": "linux",
-    "darwin": "darwin",
-    "win32": "win32",
-    "freebsd": "freebsd14",
-    "sunos": "sunos5",
-}
-_OS_NAME = {
-    "linux": "Linux",
-    "darwin": "Darwin",
-    "win32": "Windows",
-    "freebsd": "FreeBSD",
-    "sunos": "SunOS",
-}
-# Which select-module mechanisms each platform provides, and selectors.DefaultSelector's pick
-# (order kqueue, epoll, devpoll, poll, select).
-_SELECTORS = {
-    "linux": ("select", "poll", "epoll"),
-    "darwin": ("select", "poll", "kqueue"),
-    "win32": ("select",),
-    "freebsd": ("select", "poll", "kqueue"),
-    "sunos": ("select", "poll", "devpoll"),
-}
-_ORDER = ("kqueue", "epoll", "devpoll", "poll", "select")
+PLATFORMS = records.NAMES
 
 
 def documented_facts(platform: str, python: tuple[int, int] = (3, 13)) -> Facts:
     """Facts for `platform` (one of PLATFORMS) and CPython `python`, from documented defaults."""
-    if platform not in PLATFORMS:
+    record = records.platform(platform)
+    if record is None:
         raise ValueError(f"unknown platform {platform!r} (choose from {', '.join(PLATFORMS)})")
-    windows = platform == "win32"
-    have = _SELECTORS[platform]
+    version = (python[0], python[1], 0)
+    have = record.selectors
     selectors = tuple(
         Selector(name, True)
         if name in have
-        else Selector(
-            name, False, f"select.{name} is absent on {platform} ({SELECTOR_HOMES[name]})"
-        )
-        for name in ("select", "poll", "epoll", "devpoll", "kqueue")
+        else Selector(name, False, f"select.{name} is absent on {platform} ({_home(name)})")
+        for name in SELECTOR_NAMES
     )
-    default = next(name for name in _ORDER if name in have)
-    get_loop = "raises" if python >= (3, 14) else "warns" if python >= (3, 12) else "ok"
+    default = next(name for name in mechanisms.ORDER if name in have)
+    windows = platform == "win32"
     aio = Asyncio(
-        default_loop="ProactorEventLoop" if windows else "_UnixSelectorEventLoop",
-        default_selector=None if windows else SELECTOR_CLASSES[default],
-        policies_deprecated=python >= (3, 14),
-        get_event_loop_without_loop=get_loop,
-        has_runner=python >= (3, 11),
-        run_loop_factory=python >= (3, 12),
+        default_loop=record.default_loop,
+        default_selector=None if windows else mechanisms.SELECTOR_CLASSES[default],
+        policies_deprecated=cpython.policies_deprecated(version),
+        get_event_loop_without_loop=cpython.GET_EVENT_LOOP.behaviour(version),
+        has_runner=cpython.idiom(python).idiom != "manual",
+        run_loop_factory=cpython.idiom(python).idiom == "run_loop_factory",
         has_eventloop_alias=python >= (3, 13),
     )
-    loops = []
-    for name in LOOP_NAMES:
-        ok, why = loop_support(name, None, _SYS_PLATFORM[platform], python)
-        loops.append(
-            Loop(
-                name=name,
-                installed=None,
-                importable=None,
-                supported=False,
-                support_note="unknown: documented facts" if ok else why or "unsupported",
-            )
-        )
-    ceiling = SelectCeiling(
-        limit=512 if windows else 1024,
-        verified=False,
-        detail="FD_SETSIZE 512 in CPython's Windows build"
-        if windows
-        else "FD_SETSIZE 1024: select() refuses descriptors numbered 1024 and above",
-    )
+    ceiling = mechanisms.ceiling(platform)
     return Facts(
-        host=Host(platform=_SYS_PLATFORM[platform], os_name=_OS_NAME[platform]),
+        host=Host(platform=record.sys_platform, os_name=record.os_name),
         interpreter=Interpreter(
             implementation="cpython",
-            version=(python[0], python[1], 0),
+            version=version,
             release=f"{python[0]}.{python[1]}",
+            implementation_version=f"{python[0]}.{python[1]}",
         ),
         selectors=selectors,
         default_selector=default,
         asyncio=aio,
-        loops=tuple(loops),
-        select_ceiling=ceiling,
+        loops=tuple(_loop(lp.name, platform, python) for lp in loops.LOOPS),
+        select_ceiling=SelectCeiling(
+            limit=ceiling.limit, verified=False, detail=f"documented: {ceiling.source}"
+        ),
         limits=Limits(note="unknown: read at run time"),
         kernel=None,
         libraries=(),
         origin="documented",
         note=f"documented defaults for {platform}, not a probe",
     )
+
+
+def _loop(name: LoopName, platform: str, python: tuple[int, int]) -> Loop:
+    found = support.loop_support(name, None, platform, "cpython", (python,))
+    note = "unknown: documented facts" if found.ok else found.why
+    return Loop(name=name, installed=None, importable=None, supported=False, support_note=note)
+
+
+def _home(name: str) -> str:
+    record = mechanisms.selector(name)
+    return record.home if record is not None else "unknown"

@@ -29,7 +29,7 @@ def render_plan(plan: Plan) -> RenderableType:
         choice.append(f" with {plan.selector_class}")
     if plan.loop_version:
         choice.append(clean(f" ({plan.loop} {plan.loop_version})"))
-    choice.append(f" for CPython {plan.python}")
+    choice.append(clean(f" for {plan.runtime}"))
 
     summary = Table(show_header=False, box=None, padding=(0, 2))
     summary.add_column(style="bold")

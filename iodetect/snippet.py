@@ -11,6 +11,7 @@ from __future__ import annotations
 import textwrap
 
 from iodetect import __version__
+from iodetect.catalog import limits
 from iodetect.model import Facts
 from iodetect.recommend import SELECTOR_CLASSES, Plan, PythonRange
 
@@ -48,15 +49,17 @@ def _header(plan: Plan, facts: Facts, fallback: bool, command: str) -> list[str]
         f"generated for: platform {escape(host.platform, 60)}"
         + (f" ({system})" if system else "")
         + f"; facts from {escape(interp.implementation, 30)} {escape(interp.release, 40)}"
-        + f" ({escape(facts.origin, 20)}); code for CPython {plan.python}"
+        + f" ({escape(facts.origin, 20)}); code for {escape(plan.runtime, 80)}"
     )
     loop = plan.loop_factory
     if plan.loop_version:
         loop += f" (installed: {escape(plan.loop_version, 40)})"
     if plan.min_loop_version:
         loop += f", needs {plan.loop}>={plan.min_loop_version}"
+        if plan.install and plan.install != f"{plan.loop}>={plan.min_loop_version}":
+            loop += f" (install {escape(plan.install, 60)}: clear of known data-integrity defects)"
     if fallback and plan.fallback_factory:
-        loop += f"; falls back to {plan.fallback_factory} with a warning if missing"
+        loop += f"; falls back to {plan.fallback_factory}, logging why, if it does not import"
     lines += _comment(f"loop: {loop}")
     if plan.selector:
         how = "named in the code" if plan.pin_selector else "selectors.DefaultSelector"
@@ -71,7 +74,11 @@ def _header(plan: Plan, facts: Facts, fallback: bool, command: str) -> list[str]
     if plan.connections is not None:
         lines += _comment(f"connections: {int(plan.connections)}")
     if plan.nofile is not None:
-        target = "the hard limit" if plan.nofile.target is None else str(int(plan.nofile.target))
+        target = (
+            f"the hard limit (at most {limits.SANE_MAX} unless more is needed)"
+            if plan.nofile.target is None
+            else str(int(plan.nofile.target))
+        )
         lines += _comment(f"descriptor limit: raise the soft limit to {target} at start-up")
     if plan.reasons:
         lines.append("# Reasons:")
@@ -104,18 +111,19 @@ def render(
     out += [
         '"""Event loop setup for this service: new_event_loop() and run(coro).',
         "",
-        "Start the service with run(main()), or hand the factory to a server:",
-        "uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.",
+        "Start the service with run(main()), or hand the factory to a server that takes one:",
+        "uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no",
+        "factory, only one of its own loop names.",
         '"""',
         "",
         "import asyncio",
     ]
+    if fallback:
+        out.append("import logging")
     if plan.pin_selector:
         out.append("import selectors")
     sys_at = len(out)
     out.append("import sys")
-    if fallback:
-        out.append("import warnings")
     low = py.low
     if low > (3, 8):  # 3.8 is the oldest the code supports at all
         message = f'"loop_setup: written for CPython {py}: regenerate with --target-python"'
@@ -149,20 +157,27 @@ def render(
 
 def _loop_import(plan: Plan, fallback: bool) -> list[str]:
     out: list[str] = []
-    if plan.loop in ("uvloop", "winloop", "rloop"):
+    if not plan.standard:
         name = plan.loop
-        pip = f"{name}>={plan.min_loop_version}" if plan.min_loop_version else name
+        pip = plan.install or name
         out += ["", "try:", f"    import {name}"]
         out.append("except Exception as exc:  # a broken build can raise anything on import")
         if fallback:
+            # Logged, not warned: under -W error a warning at import would be an exception,
+            # and the fallback could never happen.
             std = (plan.fallback_factory or "asyncio.SelectorEventLoop").rpartition(".")[2]
+            message = f"{name} does not import (%s: %s); falling back to the standard asyncio.{std}"
+            if len(f'        "{message}",') <= WIDTH:  # as ruff format lays it out
+                text = [f'        "{message}",']
+            else:
+                head, _, tail = message.rpartition(" asyncio.")
+                text = [f'        "{head} "', f'        "asyncio.{tail}",']
             out += [
                 f"    {name} = None",
-                "    warnings.warn(",
-                f'        f"loop_setup: {name} does not import ({{type(exc).__name__}}: "',
-                f'        f"{{exc}}); falling back to the standard asyncio.{std}",',
-                "        RuntimeWarning,",
-                "        stacklevel=2,",
+                '    logging.getLogger("loop_setup").warning(',
+                *text,
+                "        type(exc).__name__,",
+                "        exc,",
                 "    )",
             ]
         else:
@@ -251,8 +266,9 @@ def _nofile(plan: Plan) -> list[str]:
     out = [
         "",
         "",
-        "NOFILE_TARGET = " + target + "  # soft RLIMIT_NOFILE to reach; None: the hard limit",
+        "NOFILE_TARGET = " + target + "  # soft RLIMIT_NOFILE to reach; None: see below",
         "NOFILE_NEED = " + need + "  # descriptors the service needs; None: not stated",
+        f"NOFILE_SANE_MAX = {limits.SANE_MAX}  # above it, code walking every descriptor is slow",
     ]
     if plan.platform == "darwin":
         out += [
@@ -291,8 +307,10 @@ def _nofile(plan: Plan) -> list[str]:
         "        return None",
         "    infinity = resource.RLIM_INFINITY",
         "    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)",
-        "    target = hard if NOFILE_TARGET is None else NOFILE_TARGET",
-        "    if hard != infinity and target != infinity:",
+        "    target = NOFILE_TARGET",
+        "    if target is None:  # the hard limit, but not one near 2**30 as containers hand out",
+        "        target = max(NOFILE_NEED or 0, NOFILE_SANE_MAX)",
+        "    if hard != infinity:",
         "        target = min(target, hard)",
     ]
     if plan.platform == "darwin":
@@ -300,10 +318,10 @@ def _nofile(plan: Plan) -> list[str]:
             '    if sys.platform == "darwin":',
             "        cap = _maxfilesperproc()",
             "        if cap:",
-            "            target = cap if target == infinity else min(target, cap)",
+            "            target = min(target, cap)",
         ]
     out += [
-        "    if target != infinity and soft != infinity and soft < target:",
+        "    if soft != infinity and soft < target:",
         "        try:",
         "            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))",
         "        except (ValueError, OSError):  # refused: the check below says so if it matters",

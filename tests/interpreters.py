@@ -1,7 +1,7 @@
-"""The real CPython interpreters 3.8-3.15 on this machine, found for the tests.
+"""The real interpreters on this machine, found for the tests: CPython 3.8-3.15 and PyPy 3.
 
-3.8-3.13 come from pyenv or PATH; 3.14 and 3.15 from the `sid-python` chroot tool (files of the
-host are not visible inside it, so target programs always travel on stdin). Each interpreter can
+3.8-3.13 come from pyenv or PATH; 3.14, 3.15 and PyPy from the `sid-python` chroot tool (files of
+the host are not visible inside it, so target programs always travel on stdin). Each CPython can
 also be given uvloop, installed once into a cached virtual environment of its own.
 """
 
@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
+PYPY = "pypy"  # find(PYPY): Debian's pypy3, through sid-python
+TARGETS = (*VERSIONS, PYPY)  # every interpreter the target-side code must run on
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("IODETECT_TEST_CACHE", Path.home() / ".cache" / "iodetect-tests"))
 SID_TOOL = Path(
@@ -28,9 +30,14 @@ SID_VENVS = "/opt/iodetect-tests"  # inside the chroot
 
 @dataclass(frozen=True)
 class Interp:
-    version: str  # "3.12"
+    version: str  # "3.12", or "pypy"
     argv: tuple[str, ...]  # runs the interpreter; flags may follow
     chroot: bool = False  # a sid-python interpreter: host files are not visible to it
+    language: str = ""  # the Python version it implements ("3.11" for PyPy 3.11)
+
+    @property
+    def name(self) -> str:
+        return f"PyPy {self.language}" if self.version == PYPY else f"CPython {self.version}"
 
     def command(self, *flags: str) -> list[str]:
         """argv that runs this interpreter with `flags` and reads the program from stdin."""
@@ -69,18 +76,45 @@ def _works(argv: list[str], version: str) -> bool:
     return out.returncode == 0 and out.stdout.strip() == version
 
 
+def _pypy_language(argv: list[str]) -> str | None:
+    """The Python version a PyPy implements, or None when `argv` does not run a PyPy."""
+    try:
+        out = subprocess.run(
+            [
+                *argv,
+                "-c",
+                "import sys; print(sys.implementation.name, '%d.%d' % sys.version_info[:2])",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    name, _, language = out.stdout.strip().partition(" ")
+    return language if out.returncode == 0 and name == "pypy" else None
+
+
 @functools.lru_cache(maxsize=None)
 def find(version: str) -> Interp | None:
-    """The interpreter for `version`, or None when this machine does not have it."""
+    """The interpreter for `version` (or PYPY), or None when this machine does not have it."""
+    if version == PYPY:
+        if SID_TOOL.exists() and os.geteuid() == 0:
+            argv = [str(SID_TOOL), "exec", "pypy3"]
+            language = _pypy_language(argv)
+            if language is not None:
+                return Interp(PYPY, tuple(argv), chroot=True, language=language)
+        return None
     if version in ("3.14", "3.15"):
         if SID_TOOL.exists() and os.geteuid() == 0:
             argv = [str(SID_TOOL), "exec", version]
             if _works(argv, version):
-                return Interp(version, tuple(argv), chroot=True)
+                return Interp(version, tuple(argv), chroot=True, language=version)
         return None
     for cand in (_pyenv_python(version), shutil.which(f"python{version}")):
         if cand and _works([cand], version):
-            return Interp(version, (cand,))
+            return Interp(version, (cand,), language=version)
     return None
 
 
@@ -88,7 +122,8 @@ def require(version: str) -> Interp:
     """The interpreter for `version`, or skip the test and say which one is absent."""
     interp = find(version)
     if interp is None:
-        pytest.skip(f"CPython {version} is not available on this machine")
+        what = "PyPy" if version == PYPY else f"CPython {version}"
+        pytest.skip(f"{what} is not available on this machine")
     return interp
 
 
@@ -194,5 +229,5 @@ def require_package(interp: Interp, package: str, *flags: str) -> list[str]:
     """argv with `package` importable, or skip the test and say why."""
     cmd = interp.package_command(package, *flags)
     if cmd is None:
-        pytest.skip(f"{package} cannot be installed for CPython {interp.version} here")
+        pytest.skip(f"{package} cannot be installed for {interp.name} here")
     return cmd

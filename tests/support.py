@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 HOSTS = Path(__file__).parent / "hosts"
-HOST_NAMES = ("linux", "darwin", "win32", "freebsd", "sunos")
+HOST_NAMES = ("linux", "darwin", "win32", "freebsd", "sunos", "pypy")
 
 
 def run_cli(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from iodetect import model
 from iodetect.bench import BenchError, evidence, load_results, stats
 from iodetect.bench.analysis import conclusions
 from iodetect.bench.render import render
@@ -23,13 +24,15 @@ from iodetect.bench.results import (
     SelectorInfo,
     Settings,
     Variant,
-    env_from_probe,
+    env_from_facts,
     from_dict,
     to_dict,
     to_json,
 )
 from iodetect.bench.runner import Selection, plan
 from iodetect.recommend import BenchEvidence
+
+from support import HOSTS
 
 
 def env(hard: int | None = 20000, uvloop: str | None = None) -> Environment:
@@ -263,20 +266,22 @@ def test_selection_rejects_unknown_names() -> None:
             bad.validate()
 
 
-def test_environment_from_the_target_answer() -> None:
-    answer = {
-        "platform": "linux", "kernel": "6.1", "os": "Linux", "machine": "x86_64",
-        "python": "3.8.18", "python_release": "3.8.18", "implementation": "cpython",
-        "executable": "/x", "free_threaded": False, "default_selector": "EpollSelector",
-        "selectors": {"select": None, "kqueue": "absent"},
-        "loops": {"uvloop": {"version": "0.21.0", "error": None}},
-        "usable_cpus": 2, "load_before": 0.5,
-    }  # fmt: skip
-    e = env_from_probe(answer)
-    assert e.selector_error("kqueue") == "absent"
-    assert e.loop_info("uvloop") == LoopInfo("uvloop", "0.21.0", None)
+def test_environment_from_the_probes_facts() -> None:
+    """The bench's environment is the probe's facts plus its own context, nothing probed twice."""
+    facts = model.load(str(HOSTS / "linux.json"))
+    e = env_from_facts(facts, {"cpu_model": "Some CPU", "load": 0.5, "can_pin": True})
+    assert (e.platform, e.python, e.default_selector) == ("linux", "3.11.7", "EpollSelector")
+    absent = "select.kqueue is absent on linux (macOS and the BSDs only)"
+    assert e.selector_error("kqueue") == absent
+    assert e.selector_error("epoll") is None
+    assert e.loop_info("uvloop") == LoopInfo("uvloop", "0.23.0", None)
+    assert e.loop_info("winloop") == LoopInfo("winloop", None, "not installed")
+    assert (e.container, e.virtualization) == (facts.host.container, facts.host.virtualization)
+    assert (e.nofile_soft, e.load_before, e.can_pin) == (20000, 0.5, True)
+    unlimited = dataclasses.replace(facts, limits=dataclasses.replace(facts.limits, nofile_hard=-1))
+    assert env_from_facts(unlimited, {}).nofile_hard is None
     with pytest.raises(BenchError, match="described itself oddly"):
-        env_from_probe({**answer, "usable_cpus": "two"})
+        env_from_facts(facts, {"load": "high"})
 
 
 def test_an_alpha_loop_is_reported_but_never_named_fastest() -> None:

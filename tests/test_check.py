@@ -225,7 +225,7 @@ def test_hard_limit_too_low_fails_with_the_remedies() -> None:
     code, result = _check_with_limits(256, 256)
     assert code == 1
     f = finding(result, "nofile.hard")
-    assert f["level"] == "fail" and "the hard limit is 256" in f["message"]
+    assert f["level"] == "fail" and "hard descriptor limit 256" in f["message"]
     for remedy in ("LimitNOFILE=", "docker run --ulimit nofile=", "Kubernetes"):
         assert remedy in f["remedy"]
 

@@ -88,3 +88,57 @@ def test_model_is_frozen() -> None:
     with pytest.raises(AttributeError):
         facts.host.platform = "win32"  # type: ignore[misc]
     assert copy.deepcopy(facts) == facts
+
+
+def test_unknown_default_selector_is_refused() -> None:
+    data = _linux()
+    data["default_selector"] = "iocp"
+    with pytest.raises(FactsError, match=r"facts\.default_selector: 'iocp' is not one of select"):
+        model.from_dict(data)
+    data["default_selector"] = None  # unknown is allowed: null
+    assert model.from_dict(data).default_selector is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("loops", 0, "name"), "trio"),
+        (("asyncio", "get_event_loop_without_loop"), "sometimes"),
+        (("origin",), "rumour"),
+        (("selectors", 1, "name"), 7),
+    ],
+)
+def test_every_vocabulary_is_checked_while_reading(path: tuple[Any, ...], value: Any) -> None:
+    data = _linux()
+    node: Any = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(FactsError, match="is not one of"):
+        model.from_dict(data)
+
+
+def test_facts_document_starts_with_kind_and_version() -> None:
+    facts = model.load(str(HOSTS / "linux.json"))
+    assert list(model.to_dict(facts))[:2] == ["kind", "schema_version"]
+    assert model.to_json(facts).startswith('{\n  "kind": "iodetect.facts",\n  "schema_version": 1,')
+
+
+def test_interpreter_label_names_the_implementation() -> None:
+    assert model.load(str(HOSTS / "linux.json")).interpreter.label == "CPython 3.11.7"
+    assert model.load(str(HOSTS / "pypy.json")).interpreter.label == "PyPy 3.11 (PyPy 8.0.1)"
+
+
+def test_vocabularies_are_literal_types() -> None:
+    import typing
+
+    assert typing.get_args(model.SelectorName) == model.SELECTOR_NAMES
+    assert model.LOOP_NAMES == ("uvloop", "winloop", "rloop")
+    assert model.parse_name(model.NeedName, "pty", "need") == "pty"
+    with pytest.raises(ValueError, match="unknown need 'tty' \\(choose from add_reader"):
+        model.parse_name(model.NeedName, "tty", "need")
+
+
+def test_unlimited_is_shown_as_unlimited() -> None:
+    assert model.show_limit(model.UNLIMITED) == "unlimited"
+    assert model.show_limit(None) == "unknown" and model.show_limit(4096) == "4096"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from iodetect import model, target
+from iodetect import catalog, model, target
+from iodetect.probe import complete
 
 from support import run_cli
 
@@ -137,7 +138,8 @@ def test_constraining_libraries_found_without_import(tmp_path: Path) -> None:
 def _probe_with(site: Path, prelude: str = "") -> model.Facts:
     env = {**os.environ, "PYTHONPATH": str(site)}
     # The prelude runs after the probe's definitions, just before its main().
-    program = target.source("probe") + prelude + "\nmain(None)\n"
+    request = json.dumps(json.dumps(catalog.probe_request()))
+    program = target.source("probe") + prelude + f"\nmain(json.loads({request}))\n"
     done = subprocess.run(
         [sys.executable, "-W", "error", "-"],
         input=program,
@@ -148,7 +150,7 @@ def _probe_with(site: Path, prelude: str = "") -> model.Facts:
     )
     assert done.returncode == 0, done.stderr
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith(target.MARKER))
-    return model.from_dict(json.loads(line[len(target.MARKER) :]))
+    return complete(model.from_dict(json.loads(line[len(target.MARKER) :])))
 
 
 def test_broken_loop_is_reported_with_its_import_error(tmp_path: Path) -> None:
@@ -186,3 +188,110 @@ def test_one_failing_probe_does_not_sink_the_others(tmp_path: Path) -> None:
     assert facts.default_selector == "epoll"
     assert facts.limits.nr_open is not None
     assert facts.kernel is not None and facts.kernel.somaxconn is not None
+
+
+def _probe_raw(argv: list[str], request: object = None) -> dict[str, object]:
+    """The probe's own answer (before iodetect completes it) from a real child interpreter."""
+    request = catalog.probe_request() if request is None else request
+    program = target.program("probe", request)
+    done = subprocess.run(
+        [*argv, "-X", "dev", "-W", "error", "-"],
+        input=program.text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith(program.marker))
+    data: dict[str, object] = json.loads(line[len(program.marker) :])
+    return data
+
+
+def _ulimit(soft: int) -> list[str]:
+    return ["sh", "-c", f'ulimit -Sn {soft} && exec "$@"', "sh", sys.executable]
+
+
+def test_select_experiment_at_a_soft_limit_of_exactly_1024() -> None:
+    """Descriptor 1024 needs a soft limit of 1025: at 1024 the ceiling is assumed, untried."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1025:
+        pytest.skip("the hard descriptor limit here is below 1025")
+    at = _probe_raw(_ulimit(1024))
+    assert at["select_ceiling"] == {
+        "limit": 1024,
+        "verified": False,
+        "detail": "FD_SETSIZE 1024 assumed: the soft descriptor limit (1024) keeps descriptor 1024 "
+        "out of reach, so it cannot be tried",
+    }
+    assert at["errors"] == []
+    above = _probe_raw(_ulimit(1025))
+    ceiling = above["select_ceiling"]
+    assert isinstance(ceiling, dict) and ceiling["verified"] is True and ceiling["limit"] == 1024
+    assert "descriptor 1024 raised ValueError" in ceiling["detail"]
+
+
+def test_probe_reports_raw_facts_and_asks_the_catalog_for_nothing() -> None:
+    raw = _probe_raw([sys.executable])
+    loops = raw["loops"]
+    assert isinstance(loops, list)
+    for entry in loops:
+        assert set(entry) == {"name", "installed", "importable", "import_error"}
+    # Only what it is asked for.
+    narrow = _probe_raw([sys.executable], {"selectors": [["poll", "PollSelector"]], "loops": []})
+    assert narrow["loops"] == [] and narrow["libraries"] == []
+    assert narrow["selectors"] == [{"name": "poll", "available": True, "reason": None}]
+
+
+def test_support_is_decided_host_side() -> None:
+    facts = complete(model.from_dict(_probe_raw([sys.executable])))
+    uvloop = facts.loop("uvloop")
+    assert uvloop is not None and uvloop.supported  # CPython on Linux
+    winloop = facts.loop("winloop")
+    assert winloop is not None and winloop.support_note == "winloop supports Windows only"
+    absent = facts.selector("kqueue")
+    assert (
+        absent is not None
+        and absent.reason == "select.kqueue is absent on linux (macOS and the BSDs only)"
+    )
+
+
+def test_asyncio_behaviour_is_measured() -> None:
+    """get_event_loop() and the policy warning are measured in the probed interpreter."""
+    raw = _probe_raw([sys.executable])
+    aio = raw["asyncio"]
+    assert isinstance(aio, dict)
+    from iodetect.catalog import cpython
+
+    assert aio["get_event_loop_without_loop"] == cpython.GET_EVENT_LOOP.behaviour(
+        tuple(sys.version_info[:3])  # type: ignore[arg-type]
+    )
+    assert aio["policies_deprecated"] is (sys.version_info >= (3, 14))
+    assert aio["run_loop_factory"] is (sys.version_info >= (3, 12))
+
+
+def _string_constants(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+    return found
+
+
+def test_probe_and_bench_carry_no_loop_or_selector_tables() -> None:
+    """The names live in the catalog only: the target scripts are told what to look for."""
+    # "select" is also the select() function the ceiling experiment calls: not a table entry.
+    names = (set(model.SELECTOR_NAMES) - {"select"}) | set(model.LOOP_NAMES)
+    names |= {s.cls for s in catalog.mechanisms.SELECTORS}
+    names |= set(catalog.libraries.DISTRIBUTIONS) - {"gevent"}  # a word, not a table
+    root = Path(target.__file__).parent
+    for script in ("probe.py", "bench_load.py", "bench_server.py"):
+        leaked = names & _string_constants(root / script)
+        assert not leaked, f"{script} names {sorted(leaked)}"
+    # The bench's host side takes the loop list from the catalog.
+    from iodetect.bench import analysis, results
+
+    assert ("asyncio", *(lp.name for lp in catalog.loops.LOOPS)) == results.LOOPS
+    assert analysis.STABLE_LOOPS == ("uvloop",)

@@ -9,14 +9,26 @@ from pathlib import Path
 import pytest
 
 from iodetect import model
-from iodetect.model import Facts, Interpreter, Library, Loop, Selector
+from iodetect.model import (
+    UNLIMITED,
+    Facts,
+    Interpreter,
+    Library,
+    Limits,
+    Loop,
+    SelectCeiling,
+    Selector,
+)
 from iodetect.platforms import PLATFORMS, documented_facts
 from iodetect.recommend import (
+    HEADROOM,
     BenchEvidence,
     Needs,
     NeedsError,
+    NofilePlan,
     Plan,
     PythonRange,
+    assess_nofile,
     parse_needs,
     parse_python,
     recommend,
@@ -112,7 +124,7 @@ CASES = [
         needs(selector="poll"),
         "selector",
         "poll",
-        reason="implies the standard selector loop",
+        reason="--selector poll implies it",
     ),
     Case(
         "linux-select-too-many",
@@ -146,23 +158,40 @@ CASES = [
         None,
         reason="already at the most this host allows",
     ),
-    Case("linux-rloop", LINUX, needs(loop="rloop"), "rloop", None, warning="alpha"),
+    Case(
+        "linux-rloop",
+        LINUX,
+        needs(loop="rloop"),
+        "rloop",
+        None,
+        warning="not suited for production",
+    ),
     Case(
         "linux-rloop-unix",
         LINUX,
         needs("unix_sockets", loop="rloop"),
         "rloop",
         None,
-        conflict="no Unix sockets",
+        conflict="--loop rloop has no Unix domain sockets",
     ),
+    # rloop 0.2.x supports 3.9, 0.3.0 dropped it (gi0baro/rloop 'Drop Python 3.9'): a warning.
     Case(
         "linux-rloop-py39",
         LINUX,
         needs(loop="rloop"),
         "rloop",
         None,
-        conflict="rloop needs Python 3.10+",
+        warning="rloop's current releases need Python 3.10+; only older ones support 3.9",
         python=parse_python("3.9+"),
+    ),
+    Case(
+        "linux-rloop-py38",
+        LINUX,
+        needs(loop="rloop"),
+        "rloop",
+        None,
+        conflict="rloop has no release for Python 3.8",
+        python=parse_python("3.8+"),
     ),
     Case(
         "linux-proactor",
@@ -187,7 +216,7 @@ CASES = [
         needs(),
         "selector",
         "epoll",
-        warning="too old for Python 3.14: 0.22+ needed",
+        warning="uvloop 0.21.0 predates Python 3.14 support: 0.22+ needed",
     ),
     Case(
         "linux-uvloop-0.21-on-3.14-asked",
@@ -255,13 +284,13 @@ CASES = [
         "epoll",
         conflict="needs CPython 3.8 or later",
     ),
+    # add_reader needs matter only on Windows: every loop elsewhere has add_reader.
     Case(
-        "linux-psycopg-derived",
+        "linux-psycopg-no-constraint",
         with_libs(LINUX, ("psycopg", "3.2.1")),
         needs(),
         "uvloop",
         None,
-        reason="psycopg 3.2.1 needs add_reader",
     ),
     # Bench evidence: the measured-fastest stable loop wins, a tie means the standard loop.
     Case(
@@ -309,14 +338,16 @@ CASES = [
         "select",
         conflict="600 connections exceed",
     ),
-    Case("win-add-reader-509", WIN, needs("add_reader", connections=509), "selector", "select"),
+    # The loop's select() set holds the listener and one socket of its self-pipe pair
+    # (cpython Lib/asyncio/selector_events.py _make_self_pipe): 2 kept, not 3.
+    Case("win-add-reader-510", WIN, needs("add_reader", connections=510), "selector", "select"),
     Case(
-        "win-add-reader-510",
+        "win-add-reader-511",
         WIN,
-        needs("add_reader", connections=510),
+        needs("add_reader", connections=511),
         "selector",
         "select",
-        conflict="512 sockets, 3 kept for the listener",
+        conflict="512 sockets, 2 kept for the listener",
     ),
     Case(
         "win-both",
@@ -332,7 +363,7 @@ CASES = [
         needs("signals"),
         "proactor",
         None,
-        conflict="no event loop on Windows has add_signal_handler",
+        conflict="no standard event loop on Windows has add_signal_handler",
     ),
     Case("win-unix-sockets", WIN, needs("unix_sockets"), "proactor", None, conflict="Unix socket"),
     Case(
@@ -352,8 +383,8 @@ CASES = [
         reason="playwright 1.48.0 needs subprocess",
     ),
     Case(
-        "win-aiodns",
-        with_libs(WIN, ("aiodns", "3.2.0")),
+        "win-aiodns-3.2",
+        with_libs(WIN, ("aiodns", "3.2.0"), ("pycares", "4.5.0")),
         needs(),
         "selector",
         "select",
@@ -365,7 +396,7 @@ CASES = [
         needs(),
         "selector",
         "select",
-        reason="Proactor would add a selector thread",
+        reason="would add a selector thread on Proactor",
     ),
     Case(
         "win-pyzmq-tornado-playwright",
@@ -388,7 +419,7 @@ CASES = [
         needs(),
         "selector",
         "select",
-        reason="tornado < 6.1",
+        reason="tornado before 6.1 calls add_reader",
     ),
     Case(
         "win-uvloop",
@@ -398,7 +429,7 @@ CASES = [
         None,
         conflict="uvloop does not support Windows",
     ),
-    Case("win-winloop", WIN, needs(loop="winloop"), "winloop", None, warning="one maintainer"),
+    Case("win-winloop", WIN, needs(loop="winloop"), "winloop", None, warning="a 0.x port"),
     Case(
         "win-proactor-add-reader",
         WIN,
@@ -415,17 +446,7 @@ CASES = [
         "select",
         conflict="cannot start subprocesses",
     ),
-    # macOS: kqueue mishandles ptys, so a pty means select() and its ceiling.
     Case("darwin-auto", DARWIN, needs(), "uvloop", None, reason="kern.maxfilesperproc"),
-    Case("darwin-pty", DARWIN, needs("pty"), "selector", "select", reason="mishandle ptys"),
-    Case(
-        "darwin-pty-2000",
-        DARWIN,
-        needs("pty", connections=2000),
-        "selector",
-        "select",
-        conflict="exceed what select() can watch",
-    ),
     Case("darwin-std", no_uvloop(DARWIN), needs(), "selector", "kqueue"),
     # FreeBSD and illumos: kqueue and /dev/poll through DefaultSelector.
     Case(
@@ -611,30 +632,56 @@ def test_open_range_runs_to_the_newest_known_version() -> None:
     assert parse_python("3.13+").versions() == ((3, 13), (3, 14), (3, 15))
 
 
-def test_recommender_is_pure() -> None:
-    """No sys, os, select or I/O: the module imports only what is pure."""
+def test_recommender_and_catalog_are_pure() -> None:
+    """No sys, os, select or I/O: every module of both packages imports only what is pure."""
     import ast
 
-    import iodetect.recommend as mod
+    import iodetect.catalog
+    import iodetect.recommend
 
-    tree = ast.parse(Path(mod.__file__).read_text(encoding="utf-8"))
-    imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    } | {
-        (node.module or "").split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-    }
-    assert imported <= {"__future__", "re", "dataclasses", "iodetect"}
-    assert "open(" not in Path(mod.__file__).read_text(encoding="utf-8")
+    files = [
+        *Path(iodetect.recommend.__file__).parent.glob("*.py"),
+        *Path(iodetect.catalog.__file__).parent.glob("*.py"),
+    ]
+    assert len(files) >= 14
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        }
+        assert imported <= {"__future__", "re", "dataclasses", "typing", "iodetect"}, path
+        assert "open(" not in text, path
+
+
+def test_no_function_is_long() -> None:
+    """The recommender and the catalog read in steps: no function over about 60 lines."""
+    import ast
+
+    import iodetect.catalog
+    import iodetect.recommend
+
+    for path in (
+        *Path(iodetect.recommend.__file__).parent.glob("*.py"),
+        *Path(iodetect.catalog.__file__).parent.glob("*.py"),
+    ):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert length <= 65, f"{path.name}:{node.name} has {length} lines"
 
 
 def test_loop_fixture_shapes() -> None:
     """The fixtures the table relies on still say what the cases assume."""
     assert LINUX.loop("uvloop") == Loop("uvloop", "0.23.0", True, None, True, None)
+    assert LINUX.loop("rloop") is not None and LINUX.loop("rloop").installed == "0.5.0"  # type: ignore[union-attr]
     assert isinstance(LINUX.interpreter, Interpreter)
     assert DARWIN.limits.maxfilesperproc == 245760
 
@@ -658,3 +705,335 @@ def test_bench_style_finding_and_override_are_reported() -> None:
     assert plan.loop == "selector"
     assert any("--loop asyncio overrides it" in w.text for w in plan.warnings)
     assert any("API style: Protocol" in r.text for r in plan.reasons)
+
+
+# --- the rules, each from its source -----------------------------------------------------------
+
+PYPY = host("pypy")
+
+
+def warnings_of(plan: Plan) -> str:
+    return "\n".join(w.text for w in plan.warnings)
+
+
+def test_aiodns_with_a_thread_safe_pycares_does_not_constrain_the_loop() -> None:
+    """aio-libs/aiodns README v4.0.0 'Note for Windows users'; ChangeLog 3.3.0."""
+    for aiodns in ("3.3.0", "3.6.1", "4.0.4"):
+        facts = with_libs(WIN, ("aiodns", aiodns), ("pycares", "4.7.0"))
+        plan = recommend(facts, needs(connections=600))
+        assert plan.ok and plan.loop == "proactor", _explain(plan)
+        assert any("runs c-ares in its own thread" in r.text for r in plan.reasons)
+        with_playwright = with_libs(
+            WIN, ("aiodns", aiodns), ("pycares", "5.2.1"), ("playwright", "1.48.0")
+        )
+        assert recommend(with_playwright, needs()).ok
+    # A pycares without the event thread, or an aiodns before it: add_reader, so a conflict.
+    for libs in ((("aiodns", "3.3.0"), ("pycares", "4.6.1")), (("aiodns", "3.2.0"),)):
+        plan = recommend(with_libs(WIN, *libs, ("playwright", "1.48.0")), needs())
+        assert [c.code for c in plan.conflicts] == ["windows.add_reader_subprocess"]
+    # The facts do not list pycares: a warning, never a conflict.
+    plan = recommend(with_libs(WIN, ("aiodns", "3.4.0"), ("playwright", "1.48.0")), needs())
+    assert plan.ok and "cannot tell" in warnings_of(plan)
+    # pycares alone never touches the loop.
+    alone = recommend(with_libs(WIN, ("pycares", "4.5.0")), needs(connections=600))
+    assert alone.ok and alone.loop == "proactor" and not alone.derived
+
+
+def test_macos_ptys_need_no_select() -> None:
+    """docs asyncio-platforms: modern macOS is fully supported (kqueue lacks character devices
+    on 10.6-10.8 only); libuv watches such descriptors with select() in a thread."""
+    plan = recommend(DARWIN, needs("pty", connections=2000))
+    assert plan.ok and plan.loop == "uvloop", _explain(plan)
+    assert not plan.warnings or "pty" not in warnings_of(plan)
+    assert any(r.code == "pty.darwin" and "asyncio-platforms" in r.source for r in plan.reasons)
+    std = recommend(no_uvloop(DARWIN), needs("pty", connections=2000))
+    assert std.ok and (std.loop, std.selector, std.pin_selector) == ("selector", "kqueue", False)
+
+
+def test_illumos_select_ceiling_is_65536() -> None:
+    """illumos-gate usr/src/uts/common/sys/select.h: FD_SETSIZE 65536 for _LP64."""
+    plan = recommend(SUNOS, needs(selector="select", connections=2000))
+    assert plan.ok and plan.select_ceiling == 65536, _explain(plan)
+    assert recommend(SUNOS, needs(selector="select", connections=65536 - 64)).ok
+    over = recommend(SUNOS, needs(selector="select", connections=65536 - 63))
+    capacity = next(c for c in over.conflicts if c.code == "select.capacity")
+    assert "illumos-gate" in capacity.source
+
+
+def test_a_measured_ceiling_wins_over_the_table() -> None:
+    """A probe that found select() accepting descriptor 1024 lifts the 1024 table value."""
+    measured = replace(
+        no_uvloop(LINUX),
+        select_ceiling=SelectCeiling(None, True, "select() accepted descriptor 1024"),
+    )
+    plan = recommend(measured, needs(selector="select", connections=5000))
+    assert plan.ok and plan.select_ceiling is None, _explain(plan)
+    measured_low = replace(SUNOS, select_ceiling=SelectCeiling(1024, True, "raised ValueError"))
+    capped = recommend(measured_low, needs(selector="select", connections=2000))
+    assert [c.code for c in capped.conflicts] == ["select.capacity"]
+    assert "measured by the probe" in capped.conflicts[0].source
+
+
+def test_illumos_build_with_epoll_prefers_devpoll() -> None:
+    """omniosorg/omnios-build disable_epoll.patch: illumos' epoll 'can cause socket related
+    failures'; distribution builds remove it and default to devpoll."""
+    built = replace(
+        SUNOS,
+        selectors=tuple(
+            replace(s, available=True, reason=None) if s.name == "epoll" else s
+            for s in SUNOS.selectors
+        ),
+        default_selector="epoll",
+    )
+    plan = recommend(built, needs())
+    assert (plan.selector, plan.pin_selector) == ("devpoll", True), _explain(plan)
+    assert any(r.code == "selector.caveat" and "omnios-build" in r.source for r in plan.reasons)
+    assert any(w.code == "selector.caveat" for w in plan.warnings)
+    asked = recommend(built, needs(selector="epoll"))
+    assert (
+        asked.ok and asked.selector == "epoll" and "socket related failures" in warnings_of(asked)
+    )
+    assert recommend(SUNOS, needs()).selector == "devpoll"  # a distribution build: no epoll
+
+
+def test_pypy_never_gets_uvloop_and_is_named() -> None:
+    """MagicStack/uvloop: CPython-only (classifier, uvloop#82); the plan names PyPy."""
+    facts = with_loop(PYPY, "uvloop", installed="0.23.0", importable=True)
+    plan = recommend(facts, needs())
+    assert plan.loop == "selector" and plan.runtime == "PyPy 3.11 (PyPy 8.0.1)"
+    assert "supports CPython only, not PyPy" in plan.reasons[0].text
+    asked = recommend(facts, needs(loop="uvloop"))
+    assert [c.code for c in asked.conflicts] == ["loop.implementation"]
+    assert "pip install" not in asked.conflicts[0].remedy
+    assert "uvloop#82" in asked.conflicts[0].source
+    assert not any("verified" in w.text for w in plan.warnings)  # PyPy is a verified target
+
+
+def test_uvloop_minimum_follows_what_the_code_calls() -> None:
+    """The code calls only uvloop.new_event_loop (every release has it): the minimum for a
+    version is the first release built for it (uvloop release workflows at each tag)."""
+    expected = {
+        "3.8": "0.14", "3.9": "0.15", "3.10": "0.16", "3.11": "0.17", "3.12": "0.18",
+        "3.13": "0.21", "3.14": "0.22", "3.15": "0.23", "3.8+": "0.23", "3.8-3.11": "0.17",
+    }  # fmt: skip
+    for rng, minimum in expected.items():
+        py = parse_python(rng)
+        facts = documented_facts("linux", py.low)
+        plan = recommend(facts, needs(loop="uvloop"), python=py)
+        assert plan.min_loop_version == minimum, rng
+
+
+@pytest.mark.parametrize(
+    ("minor", "refused", "accepted"),
+    [
+        (12, "0.17.0", "0.18.0"),
+        (13, "0.20.0", "0.21.0"),
+        (14, "0.21.0", "0.22.0"),
+        (15, "0.22.1", "0.23.0"),
+    ],
+)
+def test_first_uvloop_per_cpython_minor(minor: int, refused: str, accepted: str) -> None:
+    """uvloop v0.18.0 adds cp312, v0.21.0 cp313, v0.22.0 3.14 (#638), PyPI 0.23.0 cp315."""
+    facts = with_python(LINUX, minor)
+    old = recommend(with_loop(facts, "uvloop", installed=refused), needs(loop="uvloop"))
+    assert [c.code for c in old.conflicts] == ["loop.version"], refused
+    assert f"3.{minor} support" in old.conflicts[0].message
+    new = recommend(with_loop(facts, "uvloop", installed=accepted), needs(loop="uvloop"))
+    assert new.ok, _explain(new)
+
+
+def test_free_threaded_rule_for_a_range_that_includes_313() -> None:
+    """uvloop release.yml at v0.22.1 builds cp314t and no cp313t; 0.23.0 adds cp315t."""
+    ft = with_python(LINUX, 14, free_threaded=True)
+    assert recommend(ft, needs()).loop == "uvloop"
+    plan = recommend(ft, needs(), python=parse_python("3.13+"))
+    assert plan.loop == "selector" and "free-threaded 3.13" in plan.reasons[0].text
+    asked = recommend(ft, needs(loop="uvloop"), python=parse_python("3.13-3.14"))
+    assert [c.code for c in asked.conflicts] == ["loop.free_threaded"]
+    old = with_loop(ft, "uvloop", installed="0.21.0")
+    assert recommend(old, needs()).loop == "selector"
+
+
+def test_macos_descriptor_reason_says_what_xnu_does() -> None:
+    """xnu bsd/kern/kern_resource.c: NOFILE is enforced at MIN(rlimit, maxfilesperproc)."""
+    plan = recommend(DARWIN, needs(connections=1000))
+    note = next(r for r in plan.reasons if r.code == "nofile.raise")
+    assert "XNU enforces anyway" in note.text and "kern_resource.c" in note.source
+    tight = replace(DARWIN, limits=replace(DARWIN.limits, maxfilesperproc=2000))
+    over = recommend(tight, needs(connections=5000))
+    assert [c.code for c in over.conflicts] == ["nofile.maxfilesperproc"]
+
+
+def test_windows_add_reader_and_subprocess_offers_winloop() -> None:
+    """Vizonex/Winloop winloop/loop.pyx has add_reader and subprocess_exec."""
+    plan = recommend(WIN, needs("add_reader", "subprocess"))
+    (conflict,) = plan.conflicts
+    assert conflict.code == "windows.add_reader_subprocess"
+    assert "--loop winloop (pip install 'winloop" in conflict.remedy
+    asked = recommend(WIN, needs("add_reader", "subprocess", loop="winloop"))
+    assert asked.ok and asked.loop == "winloop"
+    # winloop's releases have no PyPy support: the remedy does not offer it there.
+    pypy_win = replace(PYPY, host=WIN.host)
+    assert (
+        "winloop" not in recommend(pypy_win, needs("add_reader", "subprocess")).conflicts[0].remedy
+    )
+
+
+def test_winloop_fallback_with_add_reader_is_the_selector_loop() -> None:
+    plan = recommend(WIN, needs("add_reader", loop="winloop"))
+    assert plan.fallback_factory == "asyncio.SelectorEventLoop"
+    assert recommend(WIN, needs(loop="winloop")).fallback_factory == "asyncio.ProactorEventLoop"
+
+
+def test_bench_evidence_naming_the_standard_loop_chooses_it() -> None:
+    for name in ("asyncio", "standard"):
+        plan = recommend(LINUX, needs(), BenchEvidence(name, "asyncio 0.9x CPU", None))
+        assert (plan.loop, plan.selector) == ("selector", "epoll"), name
+        assert "measured fastest here" in plan.reasons[0].text
+
+
+def test_descriptor_limit_boundary_is_inclusive() -> None:
+    hard = LINUX.limits.nofile_hard
+    assert hard == 20000
+    fits = recommend(LINUX, needs(connections=hard - HEADROOM))
+    assert fits.ok, _explain(fits)
+    over = recommend(LINUX, needs(connections=hard - HEADROOM + 1))
+    assert [c.code for c in over.conflicts] == ["nofile.hard"]
+    verdict = assess_nofile(LINUX.limits, "linux", hard)
+    assert (verdict.code, verdict.fails) == ("nofile.ok", False)
+    assert assess_nofile(LINUX.limits, "linux", hard + 1).code == "nofile.hard"
+
+
+def test_descriptor_limit_rule_codes() -> None:
+    lim = Limits(nofile_soft=1024, nofile_hard=4096)
+    assert assess_nofile(lim, "linux", 2000).code == "nofile.raisable"
+    assert assess_nofile(lim, "linux", 900).code == "nofile.ok"
+    assert assess_nofile(lim, "linux", None).code == "nofile.ok"
+    assert assess_nofile(lim, "win32", 99999).code == "nofile.windows"
+    assert assess_nofile(Limits(), "linux", 10).code == "nofile.unknown"
+    unlimited = Limits(nofile_soft=1024, nofile_hard=UNLIMITED, nr_open=1048576)
+    assert assess_nofile(unlimited, "linux", 1048576).code == "nofile.raisable"
+    assert assess_nofile(unlimited, "linux", 1048577).code == "nofile.nr_open"
+    mac = Limits(nofile_soft=256, nofile_hard=UNLIMITED, maxfilesperproc=10240)
+    assert assess_nofile(mac, "darwin", 10241).code == "nofile.maxfilesperproc"
+    assert assess_nofile(mac, "darwin", 10241).cap_text == "kern.maxfilesperproc 10240"
+
+
+def test_huge_descriptor_limits_are_a_hazard_and_not_a_target() -> None:
+    """cpython gh-127177, containerd#7566: soft limits near 2**30 make descriptor walks slow."""
+    huge = 1073741816
+    container = replace(LINUX, limits=replace(LINUX.limits, nofile_soft=huge, nofile_hard=huge))
+    plan = recommend(container, needs(connections=100))
+    assert plan.nofile is None
+    (hazard,) = [w for w in plan.warnings if w.code == "nofile.huge"]
+    assert str(huge) in hazard.text and "gh-127177" in hazard.source
+    low_soft = replace(container, limits=replace(container.limits, nofile_soft=1024))
+    raised = recommend(low_soft, needs(connections=100))
+    assert raised.nofile is not None and raised.nofile.target == 1 << 20
+    assert any("not to the hard limit 1073741816" in r.text for r in raised.reasons)
+    many = recommend(low_soft, needs(connections=2_000_000))
+    assert many.nofile is not None and many.nofile.target == 2_000_064
+    normal = replace(LINUX, limits=replace(LINUX.limits, nofile_soft=1024))
+    assert recommend(normal, needs()).nofile == NofilePlan(20000, None, ANY_WHY)
+
+
+ANY_WHY = "a network service holds one descriptor per connection"
+
+
+@pytest.mark.parametrize(
+    ("libs", "effect"),
+    [
+        ((("curl_cffi", "0.5.9"),), "needs"),
+        ((("curl_cffi", "0.17.0"),), "prefers"),
+        ((("aiomqtt", "2.3.0"),), "needs"),
+        ((("aiopg", "1.4.0"),), "needs"),
+        ((("aiomysql", "0.2.0"),), "warns"),
+        ((("qasync", "0.27.1"),), "warns"),
+        ((("gevent", "24.2.1"),), "warns"),
+    ],
+)
+def test_more_libraries_that_constrain_the_loop(
+    libs: tuple[tuple[str, str], ...], effect: str
+) -> None:
+    plan = recommend(with_libs(WIN, *libs), needs())
+    name = libs[0][0].replace("_", "-")
+    if effect == "warns":
+        assert any(w.code == f"library.{name}" for w in plan.warnings) and plan.ok
+        return
+    (derived,) = plan.derived
+    assert derived.need == "add_reader" and derived.strict == (effect == "needs")
+    assert plan.loop == "selector" and derived.source
+
+
+def test_citations_support_their_sentences() -> None:
+    """Each conflict and warning cites what says it: not gh-99388 for "3.8+", not the policy
+    issue for "goes past 3.15", not pyzmq for a tornado preference."""
+    old = recommend(with_python(no_uvloop(LINUX), 7), needs())
+    assert "gh-99388" not in old.conflicts[0].source
+    beyond = recommend(LINUX, needs(), python=PythonRange((3, 12), (3, 16)))
+    (past,) = [w for w in beyond.warnings if w.code == "python.unverified"]
+    assert "gh-127949" not in past.source
+    tornado = recommend(with_libs(WIN, ("tornado", "6.4.1")), needs())
+    assert "tornado" in tornado.reasons[0].source and "pyzmq" not in tornado.reasons[0].source
+    idiom = recommend(with_python(LINUX, 14), needs()).reasons[-1]
+    assert "gh-126353 (PR gh-126354)" in idiom.source and "gh-127949" in idiom.source
+
+
+def test_advisories_keep_auto_off_affected_uvloop() -> None:
+    """uvloop#645 (fixed in 0.23.0 by #740): auto does not pick 0.22.1 and says why."""
+    facts = with_loop(LINUX, "uvloop", installed="0.22.1")
+    plan = recommend(facts, needs())
+    assert plan.loop == "selector" and "uvloop-645" in plan.reasons[0].text
+    assert any(w.code == "advisory.uvloop-645" and "uvloop>=0.23" in w.text for w in plan.warnings)
+    asked = recommend(facts, needs(loop="uvloop"))
+    assert asked.ok and asked.loop == "uvloop" and "uvloop-645" in asked.advisories
+    assert any(w.code == "advisory.uvloop-645" for w in asked.warnings)
+    current = recommend(LINUX, needs())
+    assert current.loop == "uvloop" and "uvloop-645" not in current.advisories
+    assert current.install == "uvloop>=0.23"  # clear of the data-integrity advisory
+    # Open reports with no fix, or conditional ones, are notes: a --strict gate can act on none.
+    assert "uvloop-706" in current.advisories and not any(
+        w.code.startswith("advisory.") for w in current.warnings
+    )
+
+
+def test_conflicts_and_notes_carry_codes() -> None:
+    plans = [recommend(c.facts, c.needs, c.bench, python=c.python) for c in CASES]
+    for plan in plans:
+        for item in (*plan.conflicts, *plan.warnings, *plan.reasons):
+            assert item.code and item.code == item.code.strip().lower(), item
+
+
+def test_select_capacity_boundary_on_linux() -> None:
+    """select(2): descriptors below 1024; iodetect keeps 64 of them for the service."""
+    assert recommend(LINUX, needs(selector="select", connections=960)).ok
+    over = recommend(LINUX, needs(selector="select", connections=961))
+    assert [c.code for c in over.conflicts] == ["select.capacity"]
+    assert "(1024 descriptors, 64 kept for the service)" in over.conflicts[0].message
+
+
+@pytest.mark.parametrize(
+    ("minor", "version", "supported"),
+    [(14, "0.21.0", False), (14, "0.22.0", True), (13, "0.20.0", False), (15, "0.22.1", False)],
+)
+def test_loop_support_in_facts_is_decided_from_the_catalog(
+    minor: int, version: str, supported: bool
+) -> None:
+    """What report and check show as "supported here" comes from the catalog, not the probe."""
+    from iodetect.probe import complete
+
+    facts = complete(
+        with_loop(with_python(LINUX, minor), "uvloop", installed=version, supported=not supported)
+    )
+    uvloop = facts.loop("uvloop")
+    assert uvloop is not None and uvloop.supported is supported
+    if not supported:
+        assert uvloop.support_note and "predates Python 3." in uvloop.support_note
+
+
+def test_runtime_name_from_facts_is_plain() -> None:
+    hostile = replace(
+        PYPY.interpreter, implementation="x\nimport os", implementation_version="1;\n2"
+    )
+    plan = recommend(replace(PYPY, interpreter=hostile), needs())
+    assert plan.runtime == "ximportos 3.11 (ximportos 12)"

@@ -44,3 +44,36 @@ def test_facts_strings_are_not_markup() -> None:
     facts = replace(facts, libraries=(Library("psycopg", "[/][bold]3.2[/bold]"),))
     text = text_of(render_plan(recommend(facts, Needs())))
     assert "psycopg [/][bold]3.2[/bold] needs add_reader" in text
+
+
+def test_plan_names_the_implementation() -> None:
+    pypy = model.load(str(HOSTS / "pypy.json"))
+    text = text_of(render_plan(recommend(pypy, Needs())))
+    assert (
+        "Recommendation: asyncio.SelectorEventLoop with EpollSelector for PyPy 3.11 (PyPy 8.0.1)"
+        in text
+    )
+    assert "for CPython" not in text
+
+
+def test_unlimited_limits_are_shown_as_unlimited(tmp_path: Path) -> None:
+    import json
+
+    from support import run_cli
+
+    data = json.loads((HOSTS / "linux.json").read_text(encoding="utf-8"))
+    data["limits"].update(nofile_soft=-1, nofile_hard=-1)
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    done = run_cli("report", "--facts", str(path), env={"COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    limits = [ln for ln in done.stdout.splitlines() if ln.strip().startswith("RLIMIT_NOFILE")]
+    assert len(limits) == 2 and all(ln.split()[-1] == "unlimited" for ln in limits)
+    assert "the soft limit is already unlimited" in done.stdout
+    assert "-1" not in "\n".join(limits)
+    # An unlimited hard limit with a low soft one: raised to fs.nr_open, shown without -1.
+    data["limits"].update(nofile_soft=1024)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    plan = recommend(model.load(str(path)), Needs(connections=100))
+    assert plan.nofile is not None and plan.nofile.target == 1048576
+    assert not any("-1" in r.text for r in plan.reasons)

@@ -77,7 +77,7 @@ def test_report_shows_the_recommendation_and_conflicts() -> None:
 def test_facts_strings_are_never_rich_markup(tmp_path: Path) -> None:
     data = json.loads((HOSTS / "linux.json").read_text(encoding="utf-8"))
     data["selectors"][3]["reason"] = "[bold red]devpoll[/bold red] [link=http://x]y[/link]"
-    data["loops"][1]["support_note"] = "[blink]note[/blink]"
+    data["loops"][1]["import_error"] = "[blink]note[/blink]"  # support_note is recomputed
     path = tmp_path / "facts.json"
     path.write_text(json.dumps(data))
     done = run_cli("report", "--facts", str(path), env={"COLUMNS": "400"})

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from iodetect import model, snippet, target, transport
+from iodetect import model, snippet, transport
 from iodetect.model import Facts, Library, Selector
 from iodetect.platforms import documented_facts
 from iodetect.recommend import Needs, Plan, parse_python, recommend
 
 import interpreters
-from interpreters import VERSIONS, Interp
+from interpreters import PYPY, TARGETS, VERSIONS, Interp
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ROOT / "tests" / "hosts"
@@ -44,14 +44,23 @@ DEADLINE = 90.0
 
 def run_module(source: str, command: list[str], timeout: float = DEADLINE) -> dict[str, Any]:
     """Run `source` as loop_setup through the echo driver; the driver's JSON result."""
-    program = DRIVER + f"\nmain(json.loads({json.dumps(json.dumps({'source': source}))}))\n"
-    result: dict[str, Any] = transport.run_program(program, command, timeout).result
+    result: dict[str, Any] = run_module_outcome(source, command, timeout).result
     return result
 
 
+def run_module_outcome(
+    source: str, command: list[str], timeout: float = DEADLINE
+) -> transport.Outcome:
+    """The driver's result and the module's stderr."""
+    program = DRIVER + f"\nmain(json.loads({json.dumps(json.dumps({'source': source}))}))\n"
+    return transport.run_program(program, command, timeout)
+
+
 def probe(command: list[str]) -> Facts:
-    outcome = transport.run_program(target.program("probe"), command, DEADLINE, what="probe")
-    return model.from_dict(outcome.result)
+    """The interpreter's facts, as iodetect gets them (the catalog's request, completed)."""
+    from iodetect.probe import remote_facts
+
+    return remote_facts(command, DEADLINE)
 
 
 def limited(command: list[str], soft: int) -> list[str]:
@@ -65,6 +74,7 @@ class Outcome:
     result: dict[str, Any] | None
     error: str | None = None
     skip: str | None = None
+    stderr: str = ""
 
 
 def _guard(fn: Callable[[], Outcome]) -> Outcome:
@@ -114,17 +124,18 @@ def _cases_for(version: str) -> dict[str, Callable[[], Outcome]]:
         assert strict is not None
         return Outcome(plan, run_module(snippet.render(plan, facts), strict))
 
-    cases[f"{version}-auto-uvloop"] = functools.partial(with_package, "uvloop", Needs())
-    if version not in ("3.8", "3.9"):
+    if version != PYPY:
+        cases[f"{version}-auto-uvloop"] = functools.partial(with_package, "uvloop", Needs())
+    if version not in ("3.8", "3.9", PYPY):
         cases[f"{version}-rloop"] = functools.partial(with_package, "rloop", Needs(loop="rloop"))
 
-    if parse_python(version).low >= RANGE.low:
+    if version == PYPY or parse_python(version).low >= RANGE.low:
 
         def range_std() -> Outcome:
             plan, source = range_module("selector")
             return Outcome(plan, run_module(source, interp.command(*STRICT)))
 
-        def range_uvloop() -> Outcome:
+        def range_uvloop() -> Outcome:  # never on PyPy: uvloop is CPython-only
             command = interp.package_command("uvloop", *STRICT)
             if command is None:
                 return Outcome(None, None, skip=f"uvloop does not install for {version}")
@@ -132,11 +143,14 @@ def _cases_for(version: str) -> dict[str, Callable[[], Outcome]]:
             return Outcome(plan, run_module(source, command))
 
         cases[f"{version}-range-std"] = range_std
-        cases[f"{version}-range-uvloop"] = range_uvloop
+        if version != PYPY:
+            cases[f"{version}-range-uvloop"] = range_uvloop
 
     def fallback() -> Outcome:
+        # Under -W error too: the fallback is logged, never warned, so it can happen.
         plan, source = fallback_module(True)
-        return Outcome(plan, run_module(source, interp.command("-X", "dev")))
+        got = run_module_outcome(source, interp.command(*STRICT))
+        return Outcome(plan, got.result, stderr=got.stderr)
 
     def missing() -> Outcome:
         _, source = fallback_module(False)
@@ -180,7 +194,7 @@ def fallback_module(fallback: bool) -> tuple[Plan, str]:
 @functools.lru_cache(maxsize=1)
 def live_results() -> dict[str, Outcome]:
     cases: dict[str, Callable[[], Outcome]] = {}
-    for version in VERSIONS:
+    for version in TARGETS:
         cases.update(_cases_for(version))
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {key: pool.submit(_guard, fn) for key, fn in cases.items()}
@@ -213,7 +227,7 @@ def assert_ran_as_planned(got: Outcome) -> None:
 
 
 @pytest.mark.targets
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", TARGETS)
 @pytest.mark.parametrize("selector", ["epoll", "poll", "select"])
 def test_standard_loop_with_each_selector(version: str, selector: str) -> None:
     got = outcome(f"{version}-std-{selector}")
@@ -222,7 +236,7 @@ def test_standard_loop_with_each_selector(version: str, selector: str) -> None:
 
 
 @pytest.mark.targets
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", TARGETS)
 def test_auto_without_uvloop_is_the_standard_loop_with_epoll(version: str) -> None:
     got = outcome(f"{version}-auto-plain")
     assert_ran_as_planned(got)
@@ -246,16 +260,19 @@ def test_rloop_on_request(version: str) -> None:
 
 
 @pytest.mark.targets
-@pytest.mark.parametrize("version", [v for v in VERSIONS if v != "3.8"])
-@pytest.mark.parametrize("loop", ["std", "uvloop"])
+@pytest.mark.parametrize(
+    ("version", "loop"),
+    [(v, lp) for v in VERSIONS if v != "3.8" for lp in ("std", "uvloop")] + [(PYPY, "std")],
+)
 def test_one_range_module_runs_on_every_version(version: str, loop: str) -> None:
     got = outcome(f"{version}-range-{loop}")
     assert_ran_as_planned(got)
 
 
 @pytest.mark.targets
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", TARGETS)
 def test_fallback_uses_the_standard_loop_when_uvloop_is_missing(version: str) -> None:
+    """Under -X dev -W error: the module logs why it falls back, and falls back."""
     got = outcome(f"{version}-fallback")
     assert got.error is None, got.error
     assert got.result is not None
@@ -264,10 +281,12 @@ def test_fallback_uses_the_standard_loop_when_uvloop_is_missing(version: str) ->
         "_UnixSelectorEventLoop",
         "EpollSelector",
     )
+    assert "uvloop does not import (ModuleNotFoundError" in got.stderr
+    assert "falling back to the standard asyncio.SelectorEventLoop" in got.stderr
 
 
 @pytest.mark.targets
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", TARGETS)
 def test_missing_loop_fails_with_a_clear_message(version: str) -> None:
     got = outcome(f"{version}-missing")
     assert got.error is not None and "uvloop does not import" in got.error
@@ -275,7 +294,7 @@ def test_missing_loop_fails_with_a_clear_message(version: str) -> None:
 
 
 @pytest.mark.targets
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", TARGETS)
 def test_descriptor_limit_is_raised_by_run(version: str) -> None:
     import resource
 
@@ -310,6 +329,9 @@ VARIANTS: list[Variant] = [
     ("host-darwin-fallback-3.9+", "host:darwin", Needs(), "3.9+"),
     ("host-freebsd", "host:freebsd", Needs(frozenset({"subprocess", "signals"})), ""),
     ("host-sunos", "host:sunos", Needs(connections=1000), ""),
+    ("host-sunos-select-2000", "host:sunos", Needs(selector="select", connections=2000), ""),
+    ("host-pypy", "host:pypy", Needs(connections=500), ""),
+    ("darwin-pty-2000", "darwin", Needs(frozenset({"pty"}), connections=2000), "3.8+"),
 ]
 
 # Names no generated module may use: deprecated, removed or raising on some target version.
@@ -386,7 +408,7 @@ def test_other_platform_module_uses_no_missing_or_deprecated_api(variant: Varian
         "asyncio",
         "sys",
         "selectors",
-        "warnings",
+        "logging",
         "resource",
         "ctypes",
         "ctypes.util",
@@ -455,6 +477,9 @@ def test_other_platform_modules_compile_on_every_version() -> None:
     program = f"SOURCES = {json.dumps(json.dumps(items))}\n" + COMPILE_CHECK
     present = interpreters.available()
     assert present, "no CPython interpreters found"
+    pypy = interpreters.find(PYPY)
+    if pypy is not None:
+        present.append(pypy)
 
     def check(interp: Interp) -> tuple[str, list[str]]:
         return interp.version, transport.run_program(program, interp.command(*STRICT), 60).result
@@ -503,8 +528,11 @@ def hostile_facts(selector_names: bool = True) -> Facts:
 
 
 def clean_twin() -> Facts:
+    """The hostile facts' twin: the same decisions (an implementation the catalog does not
+    know, so no uvloop), no hostile strings."""
     clean = model.load(str(HOSTS / "linux.json"))
-    return replace(clean, libraries=(Library("psycopg", "3.2.1"),))
+    interp = replace(clean.interpreter, implementation="otherpython")
+    return replace(clean, interpreter=interp, libraries=(Library("psycopg", "3.2.1"),))
 
 
 @pytest.mark.parametrize("loop", ["auto", "asyncio"])
@@ -701,7 +729,9 @@ def test_cli_output_file_and_facts(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     text = out.read_text(encoding="utf-8")
-    assert 'getattr(selectors, "SelectSelector", None)' in text
+    # A pty on modern macOS needs no select(): uvloop (installed on that host) it is.
+    assert "SelectSelector" not in text and "return uvloop.new_event_loop()" in text
+    assert "pty on macOS: kqueue and poll handle ptys" in text
     assert "--needs pty" in text.splitlines()[2]
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -710,7 +740,8 @@ def test_cli_target_python_range(tmp_path: Path) -> None:
     done = cli("--platform", "linux", "--target-python", "3.10+", "--loop", "uvloop", "--fallback")
     assert done.returncode == 0, done.stderr
     assert "if sys.version_info < (3, 10):" in done.stdout
-    assert "warnings.warn(" in done.stdout and "uvloop = None" in done.stdout
+    assert 'logging.getLogger("loop_setup").warning(' in done.stdout
+    assert "uvloop = None" in done.stdout and "warnings" not in done.stdout
     assert_ruff_clean(done.stdout, tmp_path)
 
 

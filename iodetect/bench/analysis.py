@@ -27,6 +27,7 @@ from iodetect.bench.stats import (
     REPEAT_BUDGET,
     Summary,
 )
+from iodetect.catalog import loops as catalog_loops
 from iodetect.recommend import BenchEvidence
 
 WORKLOAD_WORDS = {
@@ -46,7 +47,9 @@ FLAT = 1.25  # idle cost within this factor of the no-idle cost counts as flat
 BUSY = 0.20  # other work above this share of the host's CPU makes a run noisy
 # Loops the evidence may name as fastest: rloop (self-declared alpha) and winloop (0.x) are
 # measured and reported, but never chosen automatically.
-STABLE_LOOPS = ("uvloop",)
+STABLE_LOOPS: tuple[str, ...] = tuple(
+    lp.name for lp in catalog_loops.LOOPS if lp.auto
+)  # chosen automatically
 
 
 def host_busy(run: BenchRun) -> tuple[float, float] | None:

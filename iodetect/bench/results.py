@@ -17,14 +17,16 @@ from iodetect.bench.stats import (
     saturated,
     summarize,
 )
+from iodetect.catalog import loops
+from iodetect.catalog.mechanisms import SELECTOR_CLASSES
 from iodetect.errors import InputError
-from iodetect.model import SELECTOR_NAMES, FactsError, _build, _plain
+from iodetect.model import SELECTOR_NAMES, Facts, FactsError, Loop, _build, _plain
 
 BENCH_KIND = "iodetect.bench"
 BENCH_SCHEMA_VERSION = 2
 
 STANDARD_LOOP = "asyncio"
-LOOPS = ("asyncio", "uvloop", "rloop", "winloop")
+LOOPS: tuple[str, ...] = (STANDARD_LOOP, *(lp.name for lp in loops.LOOPS))  # the catalog's loops
 KINDS = ("selectors", "threads")  # the servers without an event loop, selectable with --loops
 PROACTOR = "proactor"  # the standard loop on IOCP (Windows), in place of a selector
 STYLES = ("protocol", "streams", "sock")
@@ -58,6 +60,7 @@ class Variant:
             "kind": self.kind,
             "loop": self.loop,
             "selector": self.selector,
+            "selector_class": SELECTOR_CLASSES.get(self.selector or ""),
             "style": self.style,
         }
 
@@ -289,20 +292,63 @@ class BenchRun:
         return tuple(seen.values())
 
 
-def env_from_probe(data: dict[str, Any]) -> Environment:
-    """The environment from the target's answer (bench_load in env mode)."""
-    body = dict(data)
-    body["selectors"] = [
-        {"name": k, "error": v} for k, v in dict(body.get("selectors") or {}).items()
-    ]
-    body["loops"] = [
-        {"name": k, "version": v.get("version"), "error": v.get("error")}
-        for k, v in dict(body.get("loops") or {}).items()
-    ]
+def env_from_facts(facts: Facts, context: dict[str, Any]) -> Environment:
+    """The environment: the probe's facts, plus what only a bench run records (bench_load in
+    context mode: the CPU model, the load average, whether processes can be pinned)."""
+    host, interp = facts.host, facts.interpreter
+
+    def limit(value: int | None) -> int | None:
+        return None if value is None or value < 0 else value  # unlimited is no cap here
+
     try:
-        return _build(Environment, body, "environment")
+        extra = _build(Context, dict(context), "context")
     except FactsError as exc:
         raise BenchError(f"the target described itself oddly: {exc}") from None
+    default = facts.default_selector
+    return Environment(
+        platform=host.platform,
+        kernel=host.os_release or "",
+        os=host.os_name or "",
+        machine=host.machine or "",
+        python="%d.%d.%d" % interp.version,
+        python_release=interp.release,
+        implementation=interp.implementation,
+        executable=interp.executable,
+        free_threaded=interp.free_threaded,
+        default_selector=SELECTOR_CLASSES[default] if default is not None else "",
+        selectors=tuple(
+            SelectorInfo(s.name, None if s.available else s.reason or "unavailable")
+            for s in facts.selectors
+        ),
+        loops=tuple(LoopInfo(lp.name, lp.installed, _loop_error(lp)) for lp in facts.loops),
+        cpu_model=extra.cpu_model,
+        cpu_count=host.cpu_count,
+        usable_cpus=host.usable_cpus,
+        cpu_quota=host.cpu_quota,
+        virtualization=host.virtualization,
+        container=host.container,
+        nofile_soft=limit(facts.limits.nofile_soft),
+        nofile_hard=limit(facts.limits.nofile_hard),
+        load_before=extra.load,
+        can_pin=extra.can_pin,
+    )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the bench records beside the facts (bench_load's context mode)."""
+
+    cpu_model: str | None = None
+    load: float | None = None  # 1-minute load average now
+    can_pin: bool | None = None
+
+
+def _loop_error(lp: Loop) -> str | None:
+    if lp.installed is None:
+        return "not installed"
+    if lp.importable is False:
+        return lp.import_error or "does not import"
+    return None
 
 
 def to_dict(run: BenchRun) -> dict[str, Any]:

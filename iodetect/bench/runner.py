@@ -40,11 +40,11 @@ from iodetect.bench.results import (
     Settings,
     Variant,
     Workload,
-    env_from_probe,
+    env_from_facts,
     workload,
 )
 from iodetect.bench.stats import DISTURBED, REPEAT_BUDGET
-from iodetect.model import SELECTOR_NAMES
+from iodetect.model import SELECTOR_NAMES, FactsError
 from iodetect.target import MARKER, program
 from iodetect.text import show_command
 from iodetect.transport import TargetError, last_line, run_program, split_command
@@ -412,13 +412,25 @@ def run_cell(
 
 
 def probe_environment(python: str | None) -> Environment:
+    """The target's environment: iodetect's probe, plus the bench's own context."""
+    from iodetect import probe
+
     try:
-        out = run_program(program("bench_load", {"mode": "env"}), python, what="target")
+        facts = probe.get_facts(python=python)
+    except (TargetError, FactsError) as exc:
+        raise BenchError(str(exc)) from None
+    return env_from_facts(facts, bench_context(python))
+
+
+def bench_context(python: str | None) -> dict[str, Any]:
+    """What only the bench records about the target: CPU model, load average, pinning."""
+    try:
+        out = run_program(program("bench_load", {"mode": "context"}), python, what="target")
     except TargetError as exc:
         raise BenchError(str(exc)) from None
     if not isinstance(out.result, dict) or "error" in out.result:
         raise BenchError(f"target could not describe itself: {out.result!r:.200}")
-    return env_from_probe(out.result)
+    return out.result
 
 
 def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
@@ -510,7 +522,8 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
     order_names = {w: i for i, w in enumerate(WORKLOAD_NAMES)}
     cells.sort(key=lambda c: order_names.get(c.workload, 99))
     try:
-        after = probe_environment(sel.python).load_before
+        load = bench_context(sel.python).get("load")
+        after = load if isinstance(load, (int, float)) and not isinstance(load, bool) else None
     except BenchError:
         after = None
     env = dataclasses.replace(env, load_after=after)

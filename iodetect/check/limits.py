@@ -1,14 +1,13 @@
 """The descriptor-limit judgement: can this host give the service the descriptors it needs?
 
-One function, and the rule is the recommender's: the conflicts a plan has only because of the
-number of connections (the hard limit, kern.maxfilesperproc, select()'s ceiling) are this
-step's findings, with the fuller remedies a deploy needs; the recommend step leaves them out.
-The check keeps no copy of the rule; what it adds is the wording for limits that suffice.
+One function, and the rule is the recommender's (recommend.assess_nofile, which plans use
+too): the check keeps no copy of it. What it adds is the wording and the fuller remedies a
+deploy needs; the plan's conflicts with the same codes (recommend.NOFILE_FAILING) are then this
+step's, and the recommend step leaves them out.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from iodetect import recommend
@@ -28,8 +27,6 @@ HARD_REMEDY = (
     "`LimitNOFILE={n}` in the systemd unit, `docker run --ulimit nofile={n}:{n}`, the container "
     "runtime's default ulimits for Kubernetes, or /etc/security/limits.conf for logins"
 )
-# The recommender's sources for a conflict about select()'s ceiling (its remedy is the right one).
-_SELECT_SOURCES = frozenset({recommend.SRC_SELECT_UNIX, recommend.SRC_SELECT_WIN})
 
 
 @dataclass(frozen=True)
@@ -59,39 +56,29 @@ def suggest(need: int) -> int:
 
 
 def judge_descriptors(
-    rec: Recorder, facts: Facts, options: Options, needs: recommend.Needs, plan: recommend.Plan
+    rec: Recorder, facts: Facts, options: Options, plan: recommend.Plan
 ) -> Judgement:
-    """Findings of the limits step for `plan` (made for `needs`); the conflicts it covered.
-
-    A conflict is the descriptors' when the same needs without a connection count do not have
-    it: the recommender decides, the check only tells which of its conflicts are about limits.
-    """
+    """Findings of the limits step; the conflicts of `plan` they account for."""
     need = needed_nofile(options)
-    without = recommend.recommend(facts, dataclasses.replace(needs, connections=None))
-    covered = tuple(c for c in plan.conflicts if c not in without.conflicts)
+    verdict = recommend.assess_nofile(facts.limits, facts.host.platform, need)
     lim = facts.limits
     extra = f", --min-nofile {options.min_nofile}" if options.min_nofile else ""
     wanted = f"{options.connections} connections + {NOFILE_HEADROOM} headroom{extra}"
-    for conflict in covered:
-        if conflict.source in _SELECT_SOURCES:
-            rec.add("limits", "fail", conflict.message, conflict.remedy, "nofile.select")
-        else:
-            rec.add(
-                "limits",
-                "fail",
-                f"{conflict.message} ({wanted}); no process can raise its own hard limit",
-                HARD_REMEDY.format(n=suggest(need))
-                if facts.host.platform != "darwin"
-                else conflict.remedy,
-                "nofile.hard",
-            )
-    if covered:
-        return Judgement(covered)
-    soft, hard = limit(lim.nofile_soft), limit(lim.nofile_hard)
-    if hard is None:
+    if verdict.code in ("nofile.unknown", "nofile.windows"):
         if not facts.windows:
             rec.add("limits", "warn", "the descriptor limits could not be read", code="nofile")
-    elif soft is not None and soft < need:
+        return Judgement(())
+    if verdict.fails:
+        rec.add(
+            "limits",
+            "fail",
+            f"{verdict.cap_text} is below the {need} this service needs ({wanted}); no process "
+            "can raise it itself",
+            HARD_REMEDY.format(n=suggest(need)),
+            "nofile.hard",
+        )
+        return Judgement(tuple(c for c in plan.conflicts if c.code in recommend.NOFILE_FAILING))
+    if verdict.code == "nofile.raisable":
         rec.add(
             "limits",
             "ok",
@@ -108,4 +95,4 @@ def judge_descriptors(
             f"cover the {need} needed",
             code="nofile",
         )
-    return Judgement(covered)
+    return Judgement(())

@@ -99,13 +99,25 @@ def plan(rec: Recorder, facts: Facts, options: Options) -> tuple[Plan, Expectati
         made = recommend.recommend(facts, needs)
     except recommend.NeedsError as exc:
         raise UsageError(str(exc)) from None
-    judged = rec.isolated("limits", lambda: judge_descriptors(rec, facts, options, needs, made))
+    judged = rec.isolated("limits", lambda: judge_descriptors(rec, facts, options, made))
     covered = judged.covered if judged is not None else ()
     if options.require_loop and options.require_loop != "asyncio":
         _required_loop_present(rec, facts, options.require_loop)
     for conflict in made.conflicts:
-        if conflict not in covered:
-            rec.add("recommend", "fail", conflict.message, conflict.remedy, "recommend.conflict")
+        if conflict in covered:
+            continue  # a finding of the limits step already, with the fuller remedy
+        rec.add(
+            "recommend",
+            "fail",
+            conflict.message,
+            conflict.remedy,
+            "nofile.plan"
+            if conflict.code.startswith(("nofile.", "select."))
+            else "recommend.conflict",
+        )
+    for note in made.reasons:
+        if note.code.startswith("advisory."):
+            rec.add("recommend", "ok", note.text, code="recommend.advisory")
     for note in made.warnings:
         rec.add("recommend", "warn", note.text, code="recommend.warning")
     expect = expectation(made, facts, options)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 
 from iodetect.commands._common import (
     EXIT_FAILED,
+    EXIT_OK,
     BenchOption,
     FactsOption,
     LoopOption,
@@ -68,6 +70,13 @@ def snippet(
         help="Self-test the module live on the target first (as iodetect check does); "
         "write nothing and exit 1 if it fails.",
     ),
+    check: Optional[Path] = typer.Option(
+        None,
+        "--check",
+        metavar="FILE",
+        help="Compare FILE with the module these options generate now: exit 0 when identical, "
+        "1 with a unified diff on stdout when not, 2 when FILE cannot be read.",
+    ),
 ) -> None:
     """Write setup code for the recommended event loop: iodetect snippet > loop_setup.py
 
@@ -77,6 +86,8 @@ def snippet(
     from iodetect import output as out
     from iodetect import recommend as rec
 
+    if check is not None and (output is not None or verify):
+        fail("--check compares FILE with the module; it takes neither -o nor --verify")
     sources = [s for s in (facts_file, platform, python) if s is not None]
     if len(sources) > 1:
         fail("use only one of --facts, --platform and --python")
@@ -136,6 +147,13 @@ def snippet(
         platform, target_python, needs, connections, loop, selector, fallback, bench_file
     )
     text = render.render(plan, facts, fallback=fallback, command=command + " > loop_setup.py")
+    if check is not None:
+        source = "".join(
+            f" {flag} {shlex.quote(str(value))}"
+            for flag, value in (("--facts", facts_file), ("--python", python))
+            if value is not None
+        )
+        _check(check, text, command + source)
     if verify:
         from iodetect.check import verify_setup
 
@@ -148,7 +166,7 @@ def snippet(
         if failed:
             raise typer.Exit(EXIT_FAILED)
     chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
-    said = f"iodetect: {chosen} for CPython {plan.python} ({plan.reasons[0].text})"
+    said = f"iodetect: {chosen} for {plan.runtime} ({plan.reasons[0].text})"
     if output is None or output == "-":
         out.echo(text, nl=False)
         note(said)
@@ -158,6 +176,28 @@ def snippet(
     written = write_text(output, text, "-o")
     note(said)
     note(f"iodetect: wrote {written}")
+
+
+def _check(path: Path, text: str, command: str) -> NoReturn:
+    """`--check FILE`: exit 0 when FILE is `text`, 1 with the diff on stdout, 2 if unreadable."""
+    from iodetect.drift import DriftError, compare, read_module
+
+    try:
+        drift = compare(read_module(path), text, str(path))
+    except DriftError as exc:
+        fail(f"--check: {exc}")
+    shown = drift.name
+    if drift.current:
+        note(f"iodetect: {shown} is current")
+        raise typer.Exit(EXIT_OK)
+    from iodetect import output
+
+    output.echo(drift.diff, nl=False)
+    note(
+        f"iodetect: {shown} differs from what this iodetect generates now; regenerate it: "
+        f"{command} -o {shlex.quote(shown)}"
+    )
+    raise typer.Exit(EXIT_FAILED)
 
 
 def _args(
@@ -187,8 +227,6 @@ def _args(
     if fallback:
         parts.append("--fallback")
     if bench_file is not None:
-        import shlex
-
         parts.append(f"--bench {shlex.quote(str(bench_file))}")
     return "".join(" " + p for p in parts)
 

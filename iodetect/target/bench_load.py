@@ -1,7 +1,8 @@
-"""Bench load generator: drives one echo server cell and verifies every byte; or records the host.
+"""Bench load generator: drives one echo server cell and verifies every byte; or records context.
 
 Standard library only, CPython 3.8+, no asyncio: a plain selectors loop keeps its own cost per
-request low and visible. It runs on the target next to the server (loopback only), so the same
+request low and visible. What the target has (selectors, loops, limits) comes from iodetect's
+probe, not from here. It runs on the target next to the server (loopback only), so the same
 `--python` command serves both. Its own CPU time is returned so that a cell where the load
 generator, not the server, was the limit can be flagged.
 
@@ -495,34 +496,6 @@ def read(path: str, limit: int = 65536) -> Optional[str]:
         return None
 
 
-def virtualization() -> Optional[str]:
-    """A hypervisor hint from DMI or the cpuinfo flags; None on bare metal or when unknown."""
-    vendor = (read("/sys/class/dmi/id/sys_vendor") or "").strip()
-    product = (read("/sys/class/dmi/id/product_name") or "").strip()
-    known = ("KVM", "QEMU", "VMware", "Microsoft", "Xen", "Amazon", "Google", "Firecracker")
-    for word in known:
-        if word.lower() in (vendor + " " + product).lower():
-            return word.lower()
-    cpuinfo = read("/proc/cpuinfo", 1 << 20) or ""
-    if " hypervisor" in cpuinfo:
-        return "hypervisor"
-    return None
-
-
-def container() -> Optional[str]:
-    if os.path.exists("/.dockerenv"):
-        return "docker"
-    if os.path.exists("/run/.containerenv"):
-        return "podman"
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return "kubernetes"
-    cgroup = read("/proc/1/cgroup") or ""
-    for word in ("docker", "kubepods", "lxc", "containerd"):
-        if word in cgroup:
-            return word
-    return None
-
-
 def cpu_model() -> Optional[str]:
     import platform
 
@@ -532,95 +505,17 @@ def cpu_model() -> Optional[str]:
     return platform.processor() or None
 
 
-def cpu_quota() -> Optional[float]:
-    text = read("/sys/fs/cgroup/cpu.max")
-    if text:
-        parts = text.split()
-        if len(parts) == 2 and parts[0] != "max":
-            try:
-                return int(parts[0]) / int(parts[1])
-            except (ValueError, ZeroDivisionError):
-                return None
-    return None
-
-
-def environment(params: Dict[str, Any]) -> Dict[str, Any]:
-    import platform
-
-    names = ("select", "poll", "epoll", "devpoll", "kqueue")
-    classes = (
-        "SelectSelector",
-        "PollSelector",
-        "EpollSelector",
-        "DevpollSelector",
-        "KqueueSelector",
-    )
-    sels: Dict[str, Optional[str]] = {}
-    for name, cls_name in zip(names, classes):
-        cls = getattr(selectors, cls_name, None)
-        if cls is None:
-            sels[name] = "not in this build of Python on %s" % sys.platform
-            continue
-        try:
-            cls().close()
-            sels[name] = None
-        except OSError as exc:
-            sels[name] = "cannot be created: %s" % (exc.strerror or exc)
-    loops: Dict[str, Dict[str, Optional[str]]] = {}
-    for name in params.get("loops", ["uvloop", "rloop", "winloop"]):
-        entry: Dict[str, Optional[str]] = {"version": None, "error": None}
-        try:
-            from importlib import metadata
-
-            entry["version"] = metadata.version(name)
-        except Exception:
-            pass
-        try:
-            __import__(name)
-        except ImportError as exc:
-            entry["error"] = "not installed" if entry["version"] is None else str(exc)
-        except Exception as exc:
-            entry["error"] = "%s: %s" % (type(exc).__name__, exc)
-        loops[name] = entry
-    affinity = getattr(os, "sched_getaffinity", None)
-    usable = len(affinity(0)) if affinity is not None else None
-    soft: Optional[int] = None
-    hard: Optional[int] = None
-    if sys.platform != "win32":
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    sel = selectors.DefaultSelector()
-    default = type(sel).__name__
-    sel.close()
-    free = bool(getattr(sys, "_is_gil_enabled", lambda: True)() is False)
+def context() -> Dict[str, Any]:
+    """What only a bench run records about the target, beside iodetect's probe: the CPU model,
+    the load average now, and whether processes can be pinned to a CPU."""
     loadavg = getattr(os, "getloadavg", None)
     try:
         load = round(loadavg()[0], 2) if loadavg is not None else None
     except OSError:
         load = None
     return {
-        "platform": sys.platform,
-        "kernel": platform.release(),
-        "os": platform.system(),
-        "machine": platform.machine(),
         "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": usable,
-        "cpu_quota": cpu_quota(),
-        "virtualization": virtualization(),
-        "container": container(),
-        "python": "%d.%d.%d" % sys.version_info[:3],
-        "python_release": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "executable": sys.executable,
-        "free_threaded": free,
-        "default_selector": default,
-        "selectors": sels,
-        "loops": loops,
-        "nofile_soft": None if soft is None or soft < 0 else soft,
-        "nofile_hard": None if hard is None or hard < 0 else hard,
-        "load_before": load,
+        "load": load,
         "can_pin": hasattr(os, "sched_setaffinity"),
     }
 
@@ -637,8 +532,8 @@ def main(params: Dict[str, Any]) -> None:
     deadline = float(params.get("deadline", 600.0))
     threading.Thread(target=watchdog, args=(deadline,), daemon=True).start()
     try:
-        if params.get("mode") == "env":
-            say(environment(params))
+        if params.get("mode") == "context":
+            say(context())
         else:
             say(load(params))
     except Exception as exc:  # the result must be one JSON line whatever went wrong

@@ -26,14 +26,6 @@ MARKER = "@@iodetect@@ "
 BACKLOG = 1024
 CHUNK = 262144
 
-SELECTOR_CLASSES = {
-    "select": "SelectSelector",
-    "poll": "PollSelector",
-    "epoll": "EpollSelector",
-    "devpoll": "DevpollSelector",
-    "kqueue": "KqueueSelector",
-}
-
 
 def say(doc: Dict[str, Any]) -> None:
     sys.stdout.write(MARKER + json.dumps(doc) + "\n")
@@ -85,10 +77,9 @@ def raise_nofile(need: int) -> Optional[int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def make_selector(name: str) -> selectors.BaseSelector:
-    cls: Optional[Type[selectors.BaseSelector]] = getattr(
-        selectors, SELECTOR_CLASSES.get(name, ""), None
-    )
+def make_selector(name: str, cls_name: Optional[str]) -> selectors.BaseSelector:
+    """The selector `name`, built from the class iodetect names for it (selectors.<cls_name>)."""
+    cls: Optional[Type[selectors.BaseSelector]] = getattr(selectors, cls_name or "", None)
     if cls is None:
         raise LookupError("selector %s is not available here" % name)
     return cls()
@@ -234,7 +225,9 @@ def serve_threads(lsock: socket.socket) -> None:
         threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
-def new_loop(name: str, selector: Optional[str]) -> asyncio.AbstractEventLoop:
+def new_loop(
+    name: str, selector: Optional[str], selector_class: Optional[str] = None
+) -> asyncio.AbstractEventLoop:
     """A fresh event loop of the named kind; ImportError when its package is missing."""
     if name == "asyncio":
         import asyncio
@@ -247,14 +240,13 @@ def new_loop(name: str, selector: Optional[str]) -> asyncio.AbstractEventLoop:
                 raise NotImplementedError("ProactorEventLoop (IOCP) is Windows only")
             loop: asyncio.AbstractEventLoop = proactor()
             return loop
-        return asyncio.SelectorEventLoop(make_selector(selector))
-    if name in ("uvloop", "rloop", "winloop"):
-        import importlib
+        return asyncio.SelectorEventLoop(make_selector(selector, selector_class))
+    import importlib
 
-        # set_event_loop() takes only an AbstractEventLoop: these loops subclass it.
-        other: asyncio.AbstractEventLoop = importlib.import_module(name).new_event_loop()
-        return other
-    raise LookupError("unknown loop %s" % name)
+    # An alternative loop package: each has new_event_loop(), and its loops subclass
+    # AbstractEventLoop (set_event_loop() takes nothing else).
+    other: asyncio.AbstractEventLoop = importlib.import_module(name).new_event_loop()
+    return other
 
 
 def loop_version(name: str) -> Optional[str]:
@@ -345,7 +337,7 @@ async def start_style(
 def serve_asyncio(lsock: socket.socket, params: Dict[str, Any], ready: Callable[[], None]) -> None:
     import asyncio
 
-    loop = new_loop(params["loop"], params.get("selector"))
+    loop = new_loop(params["loop"], params.get("selector"), params.get("selector_class"))
     asyncio.set_event_loop(loop)
     server = loop.run_until_complete(start_style(loop, lsock, params["style"]))
     ready()
@@ -374,7 +366,11 @@ def main(params: Dict[str, Any]) -> None:
         lsock = listener(host)
         ctl = listener(host)
         impl, version = describe(params)
-        sel = make_selector(params["selector"]) if kind == "selectors" else None
+        sel = (
+            make_selector(params["selector"], params.get("selector_class"))
+            if kind == "selectors"
+            else None
+        )
     except ImportError as exc:
         say({"error": "not installed: %s" % (exc.name or exc)})
         return

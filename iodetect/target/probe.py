@@ -1,8 +1,12 @@
 """The probe: what I/O machinery this interpreter on this host has. Standard library, CPython 3.8+.
 
 Sent to any interpreter on stdin (`python -`); prints one MARKER line with the facts as JSON.
-Each fact is gathered in isolation: a probe that fails is recorded with its error text and the
-others go on. Nothing here may emit a warning: it runs under `-W error`.
+It reports raw facts only: what is installed, what imports, what a measurement showed. What to
+look for (selector names and classes, loop and library distributions) arrives in its
+parameters from iodetect's catalog, and whether anything is supported is decided there too:
+this script carries no table of its own. Each fact is gathered in isolation: a probe that fails
+is recorded with its error text and the others go on. Nothing here may emit a warning: it runs
+under `-W error`.
 """
 
 from __future__ import annotations
@@ -18,33 +22,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 MARKER = "@@iodetect@@ "
 SCHEMA_VERSION = 1
-SELECTORS = ("select", "poll", "epoll", "devpoll", "kqueue")
-SELECTOR_CLASSES = {
-    "select": "SelectSelector",
-    "poll": "PollSelector",
-    "epoll": "EpollSelector",
-    "devpoll": "DevpollSelector",
-    "kqueue": "KqueueSelector",
-}
-# Where each mechanism exists, to say why one is absent (the select module only has what the
-# platform provides).
-SELECTOR_HOMES = {
-    "poll": "Unix only",
-    "epoll": "Linux only",
-    "devpoll": "Solaris and illumos only",
-    "kqueue": "macOS and the BSDs only",
-}
-LIBRARIES = (
-    "psycopg",
-    "aiodns",
-    "pycares",
-    "pyzmq",
-    "tornado",
-    "twisted",
-    "playwright",
-    "gevent",
-    "eventlet",
-)
 
 
 def _error(exc: BaseException) -> str:
@@ -187,6 +164,11 @@ def interpreter_facts(probe: Probe) -> Dict[str, Any]:
     release = "%d.%d.%d" % vi[:3]
     if vi.releaselevel != "final":
         release += {"alpha": "a", "beta": "b", "candidate": "rc"}[vi.releaselevel] + str(vi.serial)
+    iv = sys.implementation.version
+    impl_version = "%d.%d.%d" % (iv.major, iv.minor, iv.micro)
+    if iv.releaselevel != "final":
+        impl_version += {"alpha": "a", "beta": "b", "candidate": "rc"}.get(iv.releaselevel, "?")
+        impl_version += str(iv.serial)
     return {
         "implementation": sys.implementation.name,
         "version": [vi[0], vi[1], vi[2]],
@@ -194,24 +176,23 @@ def interpreter_facts(probe: Probe) -> Dict[str, Any]:
         "executable": sys.executable or None,
         "free_threaded": free_threaded,
         "gil_enabled": gil,
+        "implementation_version": impl_version,
     }
 
 
 # --- selectors -------------------------------------------------------------------------------
 
 
-def selector_facts(probe: Probe) -> Tuple[List[Dict[str, Any]], str]:
+def selector_facts(probe: Probe, wanted: List[Tuple[str, str]]) -> Tuple[List[Dict[str, Any]], Any]:
+    """Each requested (name, class): present in this build, and constructible here."""
     import select
     import selectors
 
     result = []
-    for name in SELECTORS:
-        cls = getattr(selectors, SELECTOR_CLASSES[name], None)
+    for name, cls_name in wanted:
+        cls = getattr(selectors, cls_name, None)
         if not hasattr(select, name) or cls is None:
-            home = SELECTOR_HOMES.get(name)
             reason = "select.%s is absent on %s" % (name, sys.platform)
-            if home:
-                reason += " (%s)" % home
             result.append({"name": name, "available": False, "reason": reason})
             continue
         try:
@@ -224,14 +205,14 @@ def selector_facts(probe: Probe) -> Tuple[List[Dict[str, Any]], str]:
             continue
         result.append({"name": name, "available": True, "reason": None})
     default = selectors.DefaultSelector.__name__
-    names = {v: k for k, v in SELECTOR_CLASSES.items()}
+    names = dict((cls_name, name) for name, cls_name in wanted)
     return result, names.get(default, default)
 
 
 def asyncio_facts(probe: Probe) -> Dict[str, Any]:
+    """The standard loop's class and selector, and what asyncio's API does here, measured."""
     import asyncio
 
-    vi = sys.version_info[:2]
     # new_event_loop() never warns, unlike get_event_loop() with no loop set.
     loop = asyncio.new_event_loop()
     try:
@@ -240,26 +221,55 @@ def asyncio_facts(probe: Probe) -> Dict[str, Any]:
         default_loop = type(loop).__name__
     finally:
         loop.close()
-    if vi >= (3, 14):
-        get_loop = "raises"
-    elif vi >= (3, 12):
-        get_loop = "warns"
-    elif (3, 10, 0) <= sys.version_info[:3] <= (3, 10, 8) or sys.version_info[:3] in (
-        (3, 11, 0),
-        (3, 11, 1),
-    ):
-        get_loop = "warns"  # 3.10.0-3.10.8 and 3.11.0-3.11.1 warned with no running loop
-    else:
-        get_loop = "ok"
+    run_code = getattr(asyncio.run, "__code__", None)
+    params = ()
+    if run_code is not None:
+        params = run_code.co_varnames[: run_code.co_argcount + run_code.co_kwonlyargcount]
     return {
         "default_loop": default_loop,
         "default_selector": default_selector,
-        "policies_deprecated": vi >= (3, 14),
-        "get_event_loop_without_loop": get_loop,
+        "policies_deprecated": probe.run("asyncio.policies", _policies_warn, False),
+        "get_event_loop_without_loop": probe.run("asyncio.get_event_loop", _get_event_loop),
         "has_runner": hasattr(asyncio, "Runner"),
-        "run_loop_factory": vi >= (3, 12),
+        "run_loop_factory": "loop_factory" in params,
         "has_eventloop_alias": hasattr(asyncio, "EventLoop"),
     }
+
+
+def _policies_warn() -> bool:
+    """Does asking for the event-loop policy warn (the policy system is deprecated)?"""
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.get_event_loop_policy()
+    return any(issubclass(w.category, DeprecationWarning) for w in caught)
+
+
+def _get_event_loop() -> str:
+    """What asyncio.get_event_loop() does in the main thread with no loop set: ok, warns or
+    raises. Measured, not looked up: releases disagree within a minor version (3.10.9)."""
+    import asyncio
+    import threading
+    import warnings
+
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("measurable in the main thread only")
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError("a loop is running in this thread")
+    loop = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            return "raises"
+        finally:
+            if loop is not None:  # the call created and set a loop: undo both
+                asyncio.set_event_loop(None)
+                loop.close()
+    return "warns" if any(issubclass(w.category, DeprecationWarning) for w in caught) else "ok"
 
 
 # --- alternative loops -----------------------------------------------------------------------
@@ -315,56 +325,12 @@ def _dist_version(name: str) -> Optional[str]:
     return None
 
 
-def _version_tuple(text: str) -> Tuple[int, ...]:
-    parts = []
-    for piece in text.split(".")[:3]:
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        parts.append(int(digits or 0))
-    while len(parts) < 3:
-        parts.append(0)
-    return tuple(parts)
-
-
-def loop_support(
-    name: str, version: Optional[str], plat: str, py: Tuple[int, int]
-) -> Tuple[bool, Optional[str]]:
-    """Does this version of a loop support this platform and Python? (supported, note)"""
-    v = _version_tuple(version) if version else None
-    if name == "uvloop":
-        if plat == "win32":
-            return False, "uvloop does not support Windows"
-        if py >= (3, 14) and v is not None and v < (0, 22, 0):
-            return False, "uvloop %s predates Python 3.14 support (0.22+ needed)" % version
-        if py >= (3, 13) and v is not None and v < (0, 21, 0):
-            return False, "uvloop %s predates Python 3.13 support (0.21+ needed)" % version
-        if v is not None and v < (0, 18, 0):
-            return False, "uvloop %s lacks uvloop.run() (0.18+ needed)" % version
-        return True, None
-    if name == "winloop":
-        if plat != "win32":
-            return False, "winloop supports Windows only"
-        if py < (3, 9):
-            return False, "winloop needs Python 3.9+"
-        return True, None
-    if name == "rloop":
-        if plat == "win32":
-            return False, "rloop supports Unix only"
-        if py < (3, 10):
-            return False, "rloop needs Python 3.10+"
-        return True, "alpha: no SSL, no Unix sockets; used only on request"
-    return False, "unknown loop"
-
-
-def loop_facts(probe: Probe) -> List[Dict[str, Any]]:
+def loop_facts(probe: Probe, names: List[str]) -> List[Dict[str, Any]]:
+    """Each requested loop package: its installed version, and whether it imports."""
     import importlib
 
-    py = sys.version_info[:2]
     result = []
-    for name in ("uvloop", "winloop", "rloop"):
+    for name in names:
         version = probe.run("loops.%s.version" % name, functools.partial(_dist_version, name))
         entry = {"name": name, "installed": version, "importable": None, "import_error": None}
         if version is not None:
@@ -374,13 +340,6 @@ def loop_facts(probe: Probe) -> List[Dict[str, Any]]:
             except BaseException as exc:  # a broken build may raise anything, even SystemExit
                 entry["importable"] = False
                 entry["import_error"] = _error(exc)
-        supported, note = loop_support(name, version, sys.platform, py)
-        entry["supported"] = bool(supported)
-        if supported and version is None:
-            note = "not installed"
-        elif supported and not entry["importable"]:
-            note = "installed but does not import"
-        entry["support_note"] = note
         result.append(entry)
     return result
 
@@ -522,9 +481,10 @@ def kernel_facts(probe: Probe) -> Optional[Dict[str, Any]]:
     }
 
 
-def library_facts(probe: Probe) -> List[Dict[str, str]]:
+def library_facts(probe: Probe, names: List[str]) -> List[Dict[str, str]]:
+    """The requested distributions that are installed, found from metadata without import."""
     found = []
-    for name in LIBRARIES:
+    for name in names:
         version = probe.run("libraries.%s" % name, functools.partial(_dist_version, name))
         if version is not None:
             found.append({"name": name, "version": version})
@@ -534,11 +494,21 @@ def library_facts(probe: Probe) -> List[Dict[str, str]]:
 # --- all together ----------------------------------------------------------------------------
 
 
-def gather() -> Dict[str, Any]:
-    """Every fact, as the JSON-ready dict of the facts model."""
+def gather(request: Any = None) -> Dict[str, Any]:
+    """Every fact, as the JSON-ready dict of the facts model.
+
+    request: {"selectors": [[name, class], ...], "loops": [...], "libraries": [...]}, what to
+    look for (iodetect.catalog.probe_request()); anything missing is not looked for.
+    """
     start = time.perf_counter()
+    request = request if isinstance(request, dict) else {}
+    wanted = [(str(n), str(c)) for n, c in request.get("selectors") or []]
+    loops = [str(n) for n in request.get("loops") or []]
+    libraries = [str(n) for n in request.get("libraries") or []]
     probe = Probe()
-    selectors_found, default = probe.run("selectors", lambda: selector_facts(probe), ([], None))
+    selectors_found, default = probe.run(
+        "selectors", lambda: selector_facts(probe, wanted), ([], None)
+    )
     limits = limit_facts(probe)
     facts = {
         "kind": "iodetect.facts",
@@ -548,13 +518,13 @@ def gather() -> Dict[str, Any]:
         "selectors": selectors_found,
         "default_selector": default,
         "asyncio": probe.run("asyncio", lambda: asyncio_facts(probe)),
-        "loops": probe.run("loops", lambda: loop_facts(probe), []),
+        "loops": probe.run("loops", lambda: loop_facts(probe, loops), []),
         "select_ceiling": probe.run(
             "select_ceiling", lambda: select_ceiling(probe, limits["nofile_soft"])
         ),
         "limits": limits,
         "kernel": probe.run("kernel", lambda: kernel_facts(probe)),
-        "libraries": probe.run("libraries", lambda: library_facts(probe), []),
+        "libraries": probe.run("libraries", lambda: library_facts(probe, libraries), []),
     }
     facts["errors"] = probe.errors
     facts["origin"] = "probe"
@@ -563,6 +533,6 @@ def gather() -> Dict[str, Any]:
 
 
 def main(params: Any = None) -> None:
-    facts = gather()
+    facts = gather(params)
     sys.stdout.write(MARKER + json.dumps(facts) + "\n")
     sys.stdout.flush()

@@ -6,25 +6,30 @@
 # loop: asyncio.SelectorEventLoop
 # selector: kqueue (KqueueSelector, selectors.DefaultSelector)
 # expected at run time: loop class _UnixSelectorEventLoop (asyncio), selector KqueueSelector
-# descriptor limit: raise the soft limit to the hard limit at start-up
+# descriptor limit: raise the soft limit to the hard limit (at most 1048576 unless more is needed)
+#   at start-up
 # Reasons:
 #   - standard SelectorEventLoop: the facts cannot say whether uvloop is installed; ask with --loop
 #     uvloop to use it (the module then checks it on import)
-#     [docs.python.org/3/library/selectors.html; cpython bpo-41182]
+#     [docs.python.org/3/library/asyncio-eventloop.html (SelectorEventLoop)]
 #   - selector kqueue: selectors.DefaultSelector picks it here (order kqueue, epoll, devpoll, poll,
-#     select) [docs.python.org/3/library/selectors.html; cpython bpo-41182]
-#   - descriptor limit: raise the soft limit to the hard limit at start-up, as the Go runtime does;
-#     clamped to kern.maxfilesperproc [macOS setrlimit(2): soft RLIMIT_NOFILE capped by
-#     kern.maxfilesperproc]
-#   - Python 3.8+: one module that picks the idiom at run time (asyncio.run with loop_factory on
-#     3.12+, Runner on 3.11, manual lifecycle before) [cpython gh-99388 (asyncio.run loop_factory,
-#     3.12); docs.python.org/3/library/asyncio-runner.html (Runner, 3.11); cpython gh-93453,
-#     gh-126354 (get_event_loop raises on 3.14); cpython gh-127949 (policies deprecated in 3.14,
-#     removal in 3.16)]
+#     select) [cpython Lib/selectors.py: DefaultSelector, the first of kqueue, epoll, devpoll, poll,
+#     select that _can_use() constructs (3.9+)]
+#   - descriptor limit: raise the soft limit at start-up, as the Go runtime does; clamped to
+#     kern.maxfilesperproc, which XNU enforces anyway [xnu bsd/kern/kern_resource.c dosetrlimit(): a
+#     larger RLIMIT_NOFILE is accepted; the kernel enforces MIN(RLIMIT_NOFILE, maxfilesperproc)]
+#   - Python 3.8+: one module that picks the idiom at run time (asyncio.run(main, loop_factory=...)
+#     on 3.12+, asyncio.Runner(loop_factory=...) on 3.11, manual loop lifecycle on 3.8-3.10); no
+#     get_event_loop(), no policies [cpython gh-99388: asyncio.run(loop_factory=), 3.12; docs
+#     asyncio-runner.html: asyncio.Runner(loop_factory=), 3.11 (bpo-47062); cpython
+#     Lib/asyncio/runners.py 3.8-3.10: asyncio.run() written out; cpython gh-126353 (PR gh-126354):
+#     get_event_loop() raises from 3.14; cpython gh-127949: policies deprecated in 3.14, removal in
+#     3.16]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio
@@ -43,8 +48,9 @@ def new_event_loop():
     return asyncio.SelectorEventLoop()
 
 
-NOFILE_TARGET = None  # soft RLIMIT_NOFILE to reach; None: the hard limit
+NOFILE_TARGET = None  # soft RLIMIT_NOFILE to reach; None: see below
 NOFILE_NEED = None  # descriptors the service needs; None: not stated
+NOFILE_SANE_MAX = 1048576  # above it, code walking every descriptor is slow
 
 
 def _maxfilesperproc():
@@ -76,14 +82,16 @@ def raise_nofile_limit():
         return None
     infinity = resource.RLIM_INFINITY
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if NOFILE_TARGET is None else NOFILE_TARGET
-    if hard != infinity and target != infinity:
+    target = NOFILE_TARGET
+    if target is None:  # the hard limit, but not one near 2**30 as containers hand out
+        target = max(NOFILE_NEED or 0, NOFILE_SANE_MAX)
+    if hard != infinity:
         target = min(target, hard)
     if sys.platform == "darwin":
         cap = _maxfilesperproc()
         if cap:
-            target = cap if target == infinity else min(target, cap)
-    if target != infinity and soft != infinity and soft < target:
+            target = min(target, cap)
+    if soft != infinity and soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):  # refused: the check below says so if it matters

@@ -4,53 +4,117 @@
 # generated for: platform darwin (Darwin); facts from cpython 3.8 (documented); code for CPython
 #   3.8+
 # loop: asyncio.SelectorEventLoop
-# selector: select (SelectSelector, named in the code)
-# expected at run time: loop class _UnixSelectorEventLoop (asyncio), selector SelectSelector
+# selector: kqueue (KqueueSelector, selectors.DefaultSelector)
+# expected at run time: loop class _UnixSelectorEventLoop (asyncio), selector KqueueSelector
 # needs: pty
 # connections: 500
+# descriptor limit: raise the soft limit to the hard limit (at most 1048576 unless more is needed)
+#   at start-up
 # Reasons:
 #   - standard SelectorEventLoop: the facts cannot say whether uvloop is installed; ask with --loop
 #     uvloop to use it (the module then checks it on import)
-#     [docs.python.org/3/library/selectors.html; cpython bpo-41182]
-#   - selector select: kqueue and poll on macOS mishandle ptys and character devices (Twisted uses
-#     select on macOS for that) [twisted/twisted#2234, bpo-5154 (macOS poll/kqueue and ptys; Twisted
-#     uses select)]
-#   - Python 3.8+: one module that picks the idiom at run time (asyncio.run with loop_factory on
-#     3.12+, Runner on 3.11, manual lifecycle before) [cpython gh-99388 (asyncio.run loop_factory,
-#     3.12); docs.python.org/3/library/asyncio-runner.html (Runner, 3.11); cpython gh-93453,
-#     gh-126354 (get_event_loop raises on 3.14); cpython gh-127949 (policies deprecated in 3.14,
-#     removal in 3.16)]
+#     [docs.python.org/3/library/asyncio-eventloop.html (SelectorEventLoop)]
+#   - pty on macOS: kqueue and poll handle ptys on macOS 10.9 and later; no select() needed [docs
+#     asyncio-platforms: 'Modern macOS versions are fully supported' (KqueueSelector lacks character
+#     devices on macOS 10.6-10.8 only); libuv src/unix/stream.c uv__stream_try_select() watches such
+#     descriptors with select() in a thread]
+#   - selector kqueue: selectors.DefaultSelector picks it here (order kqueue, epoll, devpoll, poll,
+#     select) [cpython Lib/selectors.py: DefaultSelector, the first of kqueue, epoll, devpoll, poll,
+#     select that _can_use() constructs (3.9+)]
+#   - descriptor limit: raise the soft limit at start-up, as the Go runtime does; clamped to
+#     kern.maxfilesperproc, which XNU enforces anyway [xnu bsd/kern/kern_resource.c dosetrlimit(): a
+#     larger RLIMIT_NOFILE is accepted; the kernel enforces MIN(RLIMIT_NOFILE, maxfilesperproc)]
+#   - Python 3.8+: one module that picks the idiom at run time (asyncio.run(main, loop_factory=...)
+#     on 3.12+, asyncio.Runner(loop_factory=...) on 3.11, manual loop lifecycle on 3.8-3.10); no
+#     get_event_loop(), no policies [cpython gh-99388: asyncio.run(loop_factory=), 3.12; docs
+#     asyncio-runner.html: asyncio.Runner(loop_factory=), 3.11 (bpo-47062); cpython
+#     Lib/asyncio/runners.py 3.8-3.10: asyncio.run() written out; cpython gh-126353 (PR gh-126354):
+#     get_event_loop() raises from 3.14; cpython gh-127949: policies deprecated in 3.14, removal in
+#     3.16]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio
-import selectors
 import sys
-
-_SELECTOR = getattr(selectors, "SelectSelector", None)
-if _SELECTOR is None:
-    raise RuntimeError(
-        f"loop_setup: generated for the select selector, which {sys.platform} lacks; "
-        "regenerate it on this host: iodetect snippet > loop_setup.py"
-    )
 
 # What a live self-test must observe: type(loop).__name__, its top-level package,
 # and type(loop._selector).__name__ for a selector loop.
 EXPECTED_LOOP = "_UnixSelectorEventLoop"
 EXPECTED_PACKAGE = "asyncio"
-EXPECTED_SELECTOR = "SelectSelector"
+EXPECTED_SELECTOR = "KqueueSelector"
 
 
 def new_event_loop():
-    """A new asyncio.SelectorEventLoop with SelectSelector: the loop factory."""
-    return asyncio.SelectorEventLoop(_SELECTOR())
+    """A new asyncio.SelectorEventLoop with KqueueSelector: the loop factory."""
+    raise_nofile_limit()
+    return asyncio.SelectorEventLoop()
+
+
+NOFILE_TARGET = None  # soft RLIMIT_NOFILE to reach; None: see below
+NOFILE_NEED = 564  # descriptors the service needs; None: not stated
+NOFILE_SANE_MAX = 1048576  # above it, code walking every descriptor is slow
+
+
+def _maxfilesperproc():
+    """kern.maxfilesperproc: macOS refuses a soft limit above it."""
+    import ctypes
+    import ctypes.util
+
+    value = ctypes.c_int(0)
+    size = ctypes.c_size_t(ctypes.sizeof(value))
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        name = b"kern.maxfilesperproc"
+        args = (ctypes.byref(value), ctypes.byref(size), None, 0)
+        found = libc.sysctlbyname(name, *args)
+    except (OSError, AttributeError):
+        return None
+    return value.value if found == 0 else None
+
+
+def raise_nofile_limit():
+    """Raise the soft descriptor limit toward NOFILE_TARGET; return the soft limit.
+
+    Clamped to the hard limit and to kern.maxfilesperproc. Children inherit the raised limit.
+    Fails clearly when the limit stays below NOFILE_NEED.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no descriptor limit to raise
+        return None
+    infinity = resource.RLIM_INFINITY
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = NOFILE_TARGET
+    if target is None:  # the hard limit, but not one near 2**30 as containers hand out
+        target = max(NOFILE_NEED or 0, NOFILE_SANE_MAX)
+    if hard != infinity:
+        target = min(target, hard)
+    if sys.platform == "darwin":
+        cap = _maxfilesperproc()
+        if cap:
+            target = min(target, cap)
+    if soft != infinity and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):  # refused: the check below says so if it matters
+            target = soft
+        soft = target
+    if NOFILE_NEED is not None and soft != infinity and soft < NOFILE_NEED:
+        raise RuntimeError(
+            f"loop_setup: the descriptor limit is {soft}, below the {NOFILE_NEED} this "
+            "service needs; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=, "
+            "docker run --ulimit nofile=N:N)"
+        )
+    return soft
 
 
 def run(main):
     """Run the coroutine main on a new loop from new_event_loop(); return its result."""
+    raise_nofile_limit()
     if sys.version_info >= (3, 12):
         return asyncio.run(main, loop_factory=new_event_loop)
     if sys.version_info >= (3, 11):

@@ -3,26 +3,30 @@
 # command: iodetect snippet > loop_setup.py
 # generated for: platform darwin (Darwin); facts from cpython 3.12 (documented); code for CPython
 #   3.12
-# loop: uvloop.new_event_loop, needs uvloop>=0.18
+# loop: uvloop.new_event_loop, needs uvloop>=0.18 (install uvloop>=0.23: clear of known
+#   data-integrity defects)
 # expected at run time: loop class Loop (uvloop), selector none
-# descriptor limit: raise the soft limit to the hard limit at start-up
+# descriptor limit: raise the soft limit to the hard limit (at most 1048576 unless more is needed)
+#   at start-up
 # Reasons:
 #   - uvloop: requested with --loop uvloop (documented facts cannot say whether uvloop is installed;
-#     the module checks when it is imported) [github.com/MagicStack/uvloop (README: uvloop.run,
-#     loop_factory)]
-#   - descriptor limit: raise the soft limit to the hard limit at start-up, as the Go runtime does;
-#     clamped to kern.maxfilesperproc [macOS setrlimit(2): soft RLIMIT_NOFILE capped by
-#     kern.maxfilesperproc]
+#     the module checks when it is imported) [MagicStack/uvloop v0.22.1: setup.py raises 'uvloop
+#     does not support Windows', pyproject classifier 'Implementation :: CPython' only; uvloop#82
+#     (PyPy not supported)]
+#   - descriptor limit: raise the soft limit at start-up, as the Go runtime does; clamped to
+#     kern.maxfilesperproc, which XNU enforces anyway [xnu bsd/kern/kern_resource.c dosetrlimit(): a
+#     larger RLIMIT_NOFILE is accepted; the kernel enforces MIN(RLIMIT_NOFILE, maxfilesperproc)]
 #   - Python 3.12: asyncio.run(main, loop_factory=...); no get_event_loop(), no policies [cpython
-#     gh-99388 (asyncio.run loop_factory, 3.12); cpython gh-93453, gh-126354 (get_event_loop raises
-#     on 3.14)]
+#     gh-99388: asyncio.run(loop_factory=), 3.12; cpython gh-126353 (PR gh-126354): get_event_loop()
+#     raises from 3.14]
 # Warnings:
 #   - documented facts cannot say whether uvloop is installed; the module checks when it is imported
 #     [facts origin: documented (iodetect.platforms)]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio
@@ -36,7 +40,7 @@ try:
 except Exception as exc:  # a broken build can raise anything on import
     raise RuntimeError(
         f"loop_setup: uvloop does not import ({type(exc).__name__}: "
-        f"{exc}); install it (pip install 'uvloop>=0.18') or regenerate with "
+        f"{exc}); install it (pip install 'uvloop>=0.23') or regenerate with "
         "--fallback"
     ) from exc
 
@@ -53,8 +57,9 @@ def new_event_loop():
     return uvloop.new_event_loop()
 
 
-NOFILE_TARGET = None  # soft RLIMIT_NOFILE to reach; None: the hard limit
+NOFILE_TARGET = None  # soft RLIMIT_NOFILE to reach; None: see below
 NOFILE_NEED = None  # descriptors the service needs; None: not stated
+NOFILE_SANE_MAX = 1048576  # above it, code walking every descriptor is slow
 
 
 def _maxfilesperproc():
@@ -86,14 +91,16 @@ def raise_nofile_limit():
         return None
     infinity = resource.RLIM_INFINITY
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if NOFILE_TARGET is None else NOFILE_TARGET
-    if hard != infinity and target != infinity:
+    target = NOFILE_TARGET
+    if target is None:  # the hard limit, but not one near 2**30 as containers hand out
+        target = max(NOFILE_NEED or 0, NOFILE_SANE_MAX)
+    if hard != infinity:
         target = min(target, hard)
     if sys.platform == "darwin":
         cap = _maxfilesperproc()
         if cap:
-            target = cap if target == infinity else min(target, cap)
-    if target != infinity and soft != infinity and soft < target:
+            target = min(target, cap)
+    if soft != infinity and soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):  # refused: the check below says so if it matters

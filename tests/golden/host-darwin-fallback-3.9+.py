@@ -4,29 +4,47 @@
 # generated for: platform darwin (Darwin 23.6.0 arm64); facts from cpython 3.12.7 (documented); code
 #   for CPython 3.9+
 # loop: uvloop.new_event_loop (installed: 0.23.0), needs uvloop>=0.23; falls back to
-#   asyncio.SelectorEventLoop with a warning if missing
+#   asyncio.SelectorEventLoop, logging why, if it does not import
 # expected at run time: loop class Loop (uvloop), selector none
 # descriptor limit: raise the soft limit to 245760 at start-up
 # Reasons:
 #   - uvloop: uvloop 0.23.0 is installed and imports; a libuv loop, faster than the standard one for
-#     the same code [github.com/MagicStack/uvloop (README: uvloop.run, loop_factory)]
-#   - descriptor limit: raise the soft limit to the hard limit at start-up, as the Go runtime does
-#     (soft 256, to 245760); clamped to kern.maxfilesperproc [macOS setrlimit(2): soft RLIMIT_NOFILE
-#     capped by kern.maxfilesperproc]
-#   - Python 3.9+: one module that picks the idiom at run time (asyncio.run with loop_factory on
-#     3.12+, Runner on 3.11, manual lifecycle before) [cpython gh-99388 (asyncio.run loop_factory,
-#     3.12); docs.python.org/3/library/asyncio-runner.html (Runner, 3.11); cpython gh-93453,
-#     gh-126354 (get_event_loop raises on 3.14); cpython gh-127949 (policies deprecated in 3.14,
-#     removal in 3.16)]
+#     the same code [MagicStack/uvloop README v0.22.1: 'a fast, drop-in replacement of the built-in
+#     asyncio event loop ... uses libuv']
+#   - descriptor limit: raise the soft limit at start-up, as the Go runtime does (soft 256, to
+#     245760); clamped to kern.maxfilesperproc, which XNU enforces anyway [xnu
+#     bsd/kern/kern_resource.c dosetrlimit(): a larger RLIMIT_NOFILE is accepted; the kernel
+#     enforces MIN(RLIMIT_NOFILE, maxfilesperproc)]
+#   - advisory uvloop-706 for uvloop 0.23.0 (crash): a segmentation fault reported on 0.22.1 under a
+#     FastAPI app in a container (reproducible there, gone with --loop asyncio); open, no fix
+#     released [MagicStack/uvloop#706 (open)]
+#   - advisory uvloop-730 for uvloop 0.23.0 (crash when PYTHONASYNCIODEBUG=1 or
+#     loop.set_debug(True)): asyncio debug mode crashes the process on CPython 3.13+ when an async
+#     generator is finalized (uvloop walks a stack holding non-frame objects); open, no fix released
+#     [MagicStack/uvloop#730 (3.13, 0.22.1, exit 139 with PYTHONASYNCIODEBUG=1), #715 (3.14,
+#     0.22.1), both open]
+#   - advisory uvloop-763 for uvloop 0.23.0 (data-integrity when the service calls
+#     loop.connect_read_pipe() or loop.connect_write_pipe()): connect_read_pipe/connect_write_pipe
+#     close their descriptor twice, which can close an unrelated descriptor that reused the number;
+#     open, no fix released [MagicStack/uvloop#763 (open), PR #764 (open); 0.23.0's pipe transport
+#     still opens the file object's own descriptor]
+#   - Python 3.9+: one module that picks the idiom at run time (asyncio.run(main, loop_factory=...)
+#     on 3.12+, asyncio.Runner(loop_factory=...) on 3.11, manual loop lifecycle on 3.8-3.10); no
+#     get_event_loop(), no policies [cpython gh-99388: asyncio.run(loop_factory=), 3.12; docs
+#     asyncio-runner.html: asyncio.Runner(loop_factory=), 3.11 (bpo-47062); cpython
+#     Lib/asyncio/runners.py 3.8-3.10: asyncio.run() written out; cpython gh-126353 (PR gh-126354):
+#     get_event_loop() raises from 3.14; cpython gh-127949: policies deprecated in 3.14, removal in
+#     3.16]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio
+import logging
 import sys
-import warnings
 
 if sys.version_info < (3, 9):
     raise RuntimeError("loop_setup: written for CPython 3.9+: regenerate with --target-python")
@@ -35,11 +53,10 @@ try:
     import uvloop
 except Exception as exc:  # a broken build can raise anything on import
     uvloop = None
-    warnings.warn(
-        f"loop_setup: uvloop does not import ({type(exc).__name__}: "
-        f"{exc}); falling back to the standard asyncio.SelectorEventLoop",
-        RuntimeWarning,
-        stacklevel=2,
+    logging.getLogger("loop_setup").warning(
+        "uvloop does not import (%s: %s); falling back to the standard asyncio.SelectorEventLoop",
+        type(exc).__name__,
+        exc,
     )
 
 # What a live self-test must observe: type(loop).__name__, its top-level package,
@@ -57,8 +74,9 @@ def new_event_loop():
     return uvloop.new_event_loop()
 
 
-NOFILE_TARGET = 245760  # soft RLIMIT_NOFILE to reach; None: the hard limit
+NOFILE_TARGET = 245760  # soft RLIMIT_NOFILE to reach; None: see below
 NOFILE_NEED = None  # descriptors the service needs; None: not stated
+NOFILE_SANE_MAX = 1048576  # above it, code walking every descriptor is slow
 
 
 def _maxfilesperproc():
@@ -90,14 +108,16 @@ def raise_nofile_limit():
         return None
     infinity = resource.RLIM_INFINITY
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if NOFILE_TARGET is None else NOFILE_TARGET
-    if hard != infinity and target != infinity:
+    target = NOFILE_TARGET
+    if target is None:  # the hard limit, but not one near 2**30 as containers hand out
+        target = max(NOFILE_NEED or 0, NOFILE_SANE_MAX)
+    if hard != infinity:
         target = min(target, hard)
     if sys.platform == "darwin":
         cap = _maxfilesperproc()
         if cap:
-            target = cap if target == infinity else min(target, cap)
-    if target != infinity and soft != infinity and soft < target:
+            target = min(target, cap)
+    if soft != infinity and soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):  # refused: the check below says so if it matters

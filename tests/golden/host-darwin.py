@@ -3,23 +3,35 @@
 # command: iodetect snippet > loop_setup.py
 # generated for: platform darwin (Darwin 23.6.0 arm64); facts from cpython 3.12.7 (documented); code
 #   for CPython 3.12
-# loop: uvloop.new_event_loop (installed: 0.23.0), needs uvloop>=0.18
+# loop: uvloop.new_event_loop (installed: 0.23.0), needs uvloop>=0.18 (install uvloop>=0.23: clear
+#   of known data-integrity defects)
 # expected at run time: loop class Loop (uvloop), selector none
 # connections: 5000
 # descriptor limit: raise the soft limit to 245760 at start-up
 # Reasons:
 #   - uvloop: uvloop 0.23.0 is installed and imports; a libuv loop, faster than the standard one for
-#     the same code [github.com/MagicStack/uvloop (README: uvloop.run, loop_factory)]
-#   - descriptor limit: raise the soft limit to the hard limit at start-up, as the Go runtime does
-#     (soft 256, to 245760); clamped to kern.maxfilesperproc [macOS setrlimit(2): soft RLIMIT_NOFILE
-#     capped by kern.maxfilesperproc]
+#     the same code [MagicStack/uvloop README v0.22.1: 'a fast, drop-in replacement of the built-in
+#     asyncio event loop ... uses libuv']
+#   - descriptor limit: raise the soft limit at start-up, as the Go runtime does (soft 256, to
+#     245760); clamped to kern.maxfilesperproc, which XNU enforces anyway [xnu
+#     bsd/kern/kern_resource.c dosetrlimit(): a larger RLIMIT_NOFILE is accepted; the kernel
+#     enforces MIN(RLIMIT_NOFILE, maxfilesperproc)]
+#   - advisory uvloop-706 for uvloop 0.23.0 (crash): a segmentation fault reported on 0.22.1 under a
+#     FastAPI app in a container (reproducible there, gone with --loop asyncio); open, no fix
+#     released [MagicStack/uvloop#706 (open)]
+#   - advisory uvloop-763 for uvloop 0.23.0 (data-integrity when the service calls
+#     loop.connect_read_pipe() or loop.connect_write_pipe()): connect_read_pipe/connect_write_pipe
+#     close their descriptor twice, which can close an unrelated descriptor that reused the number;
+#     open, no fix released [MagicStack/uvloop#763 (open), PR #764 (open); 0.23.0's pipe transport
+#     still opens the file object's own descriptor]
 #   - Python 3.12: asyncio.run(main, loop_factory=...); no get_event_loop(), no policies [cpython
-#     gh-99388 (asyncio.run loop_factory, 3.12); cpython gh-93453, gh-126354 (get_event_loop raises
-#     on 3.14)]
+#     gh-99388: asyncio.run(loop_factory=), 3.12; cpython gh-126353 (PR gh-126354): get_event_loop()
+#     raises from 3.14]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio
@@ -33,7 +45,7 @@ try:
 except Exception as exc:  # a broken build can raise anything on import
     raise RuntimeError(
         f"loop_setup: uvloop does not import ({type(exc).__name__}: "
-        f"{exc}); install it (pip install 'uvloop>=0.18') or regenerate with "
+        f"{exc}); install it (pip install 'uvloop>=0.23') or regenerate with "
         "--fallback"
     ) from exc
 
@@ -50,8 +62,9 @@ def new_event_loop():
     return uvloop.new_event_loop()
 
 
-NOFILE_TARGET = 245760  # soft RLIMIT_NOFILE to reach; None: the hard limit
+NOFILE_TARGET = 245760  # soft RLIMIT_NOFILE to reach; None: see below
 NOFILE_NEED = 5064  # descriptors the service needs; None: not stated
+NOFILE_SANE_MAX = 1048576  # above it, code walking every descriptor is slow
 
 
 def _maxfilesperproc():
@@ -83,14 +96,16 @@ def raise_nofile_limit():
         return None
     infinity = resource.RLIM_INFINITY
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if NOFILE_TARGET is None else NOFILE_TARGET
-    if hard != infinity and target != infinity:
+    target = NOFILE_TARGET
+    if target is None:  # the hard limit, but not one near 2**30 as containers hand out
+        target = max(NOFILE_NEED or 0, NOFILE_SANE_MAX)
+    if hard != infinity:
         target = min(target, hard)
     if sys.platform == "darwin":
         cap = _maxfilesperproc()
         if cap:
-            target = cap if target == infinity else min(target, cap)
-    if target != infinity and soft != infinity and soft < target:
+            target = min(target, cap)
+    if soft != infinity and soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):  # refused: the check below says so if it matters

@@ -10,18 +10,20 @@
 # Reasons:
 #   - standard SelectorEventLoop: the facts cannot say whether uvloop is installed; ask with --loop
 #     uvloop to use it (the module then checks it on import)
-#     [docs.python.org/3/library/selectors.html; cpython bpo-41182]
+#     [docs.python.org/3/library/asyncio-eventloop.html (SelectorEventLoop)]
 #   - selector kqueue: selectors.DefaultSelector picks it here (order kqueue, epoll, devpoll, poll,
-#     select) [docs.python.org/3/library/selectors.html; cpython bpo-41182]
+#     select) [cpython Lib/selectors.py: DefaultSelector, the first of kqueue, epoll, devpoll, poll,
+#     select that _can_use() constructs (3.9+)]
 #   - descriptor limit: soft 116991 is already at the most this host allows [golang/go#46279 (Go
-#     1.19 raises the soft RLIMIT_NOFILE to the hard limit)]
-#   - Python 3.11: asyncio.Runner(loop_factory=...); no get_event_loop(), no policies
-#     [docs.python.org/3/library/asyncio-runner.html (Runner, 3.11); cpython gh-93453, gh-126354
-#     (get_event_loop raises on 3.14)]
+#     1.19 raises the soft RLIMIT_NOFILE to the hard limit at start-up)]
+#   - Python 3.11: asyncio.Runner(loop_factory=...); no get_event_loop(), no policies [docs
+#     asyncio-runner.html: asyncio.Runner(loop_factory=), 3.11 (bpo-47062); cpython gh-126353 (PR
+#     gh-126354): get_event_loop() raises from 3.14]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio

@@ -11,15 +11,17 @@
 # Reasons:
 #   - SelectorEventLoop on Windows: add_reader (--needs) needs it; no stable alternative loop exists
 #     for Windows [docs.python.org/3/library/asyncio-platforms.html]
-#   - SelectorEventLoop on Windows uses select() (SelectSelector) [asyncio-platforms: SelectSelector
-#     limited to 512 sockets on Windows]
+#   - SelectorEventLoop on Windows uses select() (SelectSelector) [cpython Modules/selectmodule.c:
+#     '#define FD_SETSIZE 512' on MS_WINDOWS; docs asyncio-platforms: SelectSelector 'is limited to
+#     512 sockets']
 #   - Python 3.13: asyncio.run(main, loop_factory=...); no get_event_loop(), no policies [cpython
-#     gh-99388 (asyncio.run loop_factory, 3.12); cpython gh-93453, gh-126354 (get_event_loop raises
-#     on 3.14)]
+#     gh-99388: asyncio.run(loop_factory=), 3.12; cpython gh-126353 (PR gh-126354): get_event_loop()
+#     raises from 3.14]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio

@@ -6,23 +6,24 @@
 # loop: asyncio.SelectorEventLoop
 # selector: poll (PollSelector, named in the code)
 # expected at run time: loop class _UnixSelectorEventLoop (asyncio), selector PollSelector
-# descriptor limit: raise the soft limit to the hard limit at start-up
+# descriptor limit: raise the soft limit to the hard limit (at most 1048576 unless more is needed)
+#   at start-up
 # Reasons:
-#   - standard SelectorEventLoop: requested with --loop asyncio
-#     [docs.python.org/3/library/selectors.html; cpython bpo-41182]
-#   - --selector poll implies the standard selector loop [docs.python.org/3/library/selectors.html;
-#     cpython bpo-41182]
-#   - selector poll: requested with --selector [docs.python.org/3/library/selectors.html; cpython
-#     bpo-41182]
-#   - descriptor limit: raise the soft limit to the hard limit at start-up, as the Go runtime does
-#     [golang/go#46279 (Go 1.19 raises the soft RLIMIT_NOFILE to the hard limit)]
+#   - standard SelectorEventLoop: --selector poll implies it
+#     [docs.python.org/3/library/asyncio-eventloop.html (SelectorEventLoop)]
+#   - selector poll: requested with --selector [cpython Lib/selectors.py: DefaultSelector, the first
+#     of kqueue, epoll, devpoll, poll, select that _can_use() constructs (3.9+)]
+#   - descriptor limit: raise the soft limit at start-up, as the Go runtime does [golang/go#46279
+#     (Go 1.19 raises the soft RLIMIT_NOFILE to the hard limit at start-up)]
 #   - Python 3.10: manual loop lifecycle (new loop, run_until_complete, shut down async generators
-#     and the executor, close); no get_event_loop(), no policies [cpython gh-93453, gh-126354
-#     (get_event_loop raises on 3.14)]
+#     and the executor, close); no get_event_loop(), no policies [cpython Lib/asyncio/runners.py
+#     3.8-3.10: asyncio.run() written out; cpython gh-126353 (PR gh-126354): get_event_loop() raises
+#     from 3.14]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio
@@ -52,8 +53,9 @@ def new_event_loop():
     return asyncio.SelectorEventLoop(_SELECTOR())
 
 
-NOFILE_TARGET = None  # soft RLIMIT_NOFILE to reach; None: the hard limit
+NOFILE_TARGET = None  # soft RLIMIT_NOFILE to reach; None: see below
 NOFILE_NEED = None  # descriptors the service needs; None: not stated
+NOFILE_SANE_MAX = 1048576  # above it, code walking every descriptor is slow
 
 
 def raise_nofile_limit():
@@ -68,10 +70,12 @@ def raise_nofile_limit():
         return None
     infinity = resource.RLIM_INFINITY
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if NOFILE_TARGET is None else NOFILE_TARGET
-    if hard != infinity and target != infinity:
+    target = NOFILE_TARGET
+    if target is None:  # the hard limit, but not one near 2**30 as containers hand out
+        target = max(NOFILE_NEED or 0, NOFILE_SANE_MAX)
+    if hard != infinity:
         target = min(target, hard)
-    if target != infinity and soft != infinity and soft < target:
+    if soft != infinity and soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):  # refused: the check below says so if it matters

@@ -11,17 +11,21 @@
 # Reasons:
 #   - SelectorEventLoop on Windows: add_reader (--needs) needs it; no stable alternative loop exists
 #     for Windows [docs.python.org/3/library/asyncio-platforms.html]
-#   - SelectorEventLoop on Windows uses select() (SelectSelector) [asyncio-platforms: SelectSelector
-#     limited to 512 sockets on Windows]
-#   - Python 3.8+: one module that picks the idiom at run time (asyncio.run with loop_factory on
-#     3.12+, Runner on 3.11, manual lifecycle before) [cpython gh-99388 (asyncio.run loop_factory,
-#     3.12); docs.python.org/3/library/asyncio-runner.html (Runner, 3.11); cpython gh-93453,
-#     gh-126354 (get_event_loop raises on 3.14); cpython gh-127949 (policies deprecated in 3.14,
-#     removal in 3.16)]
+#   - SelectorEventLoop on Windows uses select() (SelectSelector) [cpython Modules/selectmodule.c:
+#     '#define FD_SETSIZE 512' on MS_WINDOWS; docs asyncio-platforms: SelectSelector 'is limited to
+#     512 sockets']
+#   - Python 3.8+: one module that picks the idiom at run time (asyncio.run(main, loop_factory=...)
+#     on 3.12+, asyncio.Runner(loop_factory=...) on 3.11, manual loop lifecycle on 3.8-3.10); no
+#     get_event_loop(), no policies [cpython gh-99388: asyncio.run(loop_factory=), 3.12; docs
+#     asyncio-runner.html: asyncio.Runner(loop_factory=), 3.11 (bpo-47062); cpython
+#     Lib/asyncio/runners.py 3.8-3.10: asyncio.run() written out; cpython gh-126353 (PR gh-126354):
+#     get_event_loop() raises from 3.14; cpython gh-127949: policies deprecated in 3.14, removal in
+#     3.16]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio

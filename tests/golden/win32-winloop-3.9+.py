@@ -7,22 +7,27 @@
 # expected at run time: loop class Loop (winloop), selector none
 # Reasons:
 #   - winloop: requested with --loop winloop (documented facts cannot say whether winloop is
-#     installed; the module checks when it is imported) [github.com/Vizonex/Winloop (README: one
-#     maintainer, help wanted, 0.x)]
-#   - Python 3.9+: one module that picks the idiom at run time (asyncio.run with loop_factory on
-#     3.12+, Runner on 3.11, manual lifecycle before) [cpython gh-99388 (asyncio.run loop_factory,
-#     3.12); docs.python.org/3/library/asyncio-runner.html (Runner, 3.11); cpython gh-93453,
-#     gh-126354 (get_event_loop raises on 3.14); cpython gh-127949 (policies deprecated in 3.14,
-#     removal in 3.16)]
+#     installed; the module checks when it is imported) [Vizonex/Winloop README ('downloaded the
+#     source code for uvloop and started modifying'); PyPI winloop 0.8.2: Windows wheels only, cp39
+#     and later (0.6.3 has cp38)]
+#   - Python 3.9+: one module that picks the idiom at run time (asyncio.run(main, loop_factory=...)
+#     on 3.12+, asyncio.Runner(loop_factory=...) on 3.11, manual loop lifecycle on 3.8-3.10); no
+#     get_event_loop(), no policies [cpython gh-99388: asyncio.run(loop_factory=), 3.12; docs
+#     asyncio-runner.html: asyncio.Runner(loop_factory=), 3.11 (bpo-47062); cpython
+#     Lib/asyncio/runners.py 3.8-3.10: asyncio.run() written out; cpython gh-126353 (PR gh-126354):
+#     get_event_loop() raises from 3.14; cpython gh-127949: policies deprecated in 3.14, removal in
+#     3.16]
 # Warnings:
 #   - documented facts cannot say whether winloop is installed; the module checks when it is
 #     imported [facts origin: documented (iodetect.platforms)]
-#   - winloop is a 0.x project with one maintainer asking for help; not chosen automatically
-#     [github.com/Vizonex/Winloop (README: one maintainer, help wanted, 0.x)]
+#   - winloop: a 0.x port of uvloop to Windows by one author; never chosen automatically
+#     [Vizonex/Winloop README ('I went ahead and downloaded the source code for uvloop and started
+#     modifying'); PyPI: latest release 0.8.2]
 """Event loop setup for this service: new_event_loop() and run(coro).
 
-Start the service with run(main()), or hand the factory to a server:
-uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+), or granian's equivalent.
+Start the service with run(main()), or hand the factory to a server that takes one:
+uvicorn --loop loop_setup:new_event_loop (uvicorn 0.36+). granian's --loop takes no
+factory, only one of its own loop names.
 """
 
 import asyncio

@@ -1,0 +1,27 @@
+"""Descriptor limits: what a service needs, what the kernel enforces, and when a limit hurts."""
+
+from __future__ import annotations
+
+# Descriptors a service needs besides one per connection: listeners, the loop's own (selector,
+# self-pipe), logs, standard streams, a resolver. iodetect's own allowance, not a kernel fact.
+HEADROOM = 64
+
+# Above this soft limit, code that walks every possible descriptor (subprocess's close_fds
+# without /proc, os.closerange(3, soft)) makes that many close() calls: container runtimes
+# hand out soft limits near 2**30. The generated code raises the soft limit no higher than
+# this unless the service needs more; a soft limit already above it is reported as a hazard.
+SANE_MAX = 1 << 20  # 1048576
+SRC_HUGE = (
+    "cpython gh-127177 (a child closing every descriptor up to RLIMIT_NOFILE 1073741816 in "
+    "docker); moby/moby#9876 and bpo-1663329 (close_fds slow with a high limit); "
+    "containerd/containerd#7566 (LimitNOFILE=infinity)"
+)
+SRC_GO = "golang/go#46279 (Go 1.19 raises the soft RLIMIT_NOFILE to the hard limit at start-up)"
+SRC_MACOS = (
+    "xnu bsd/kern/kern_resource.c dosetrlimit(): a larger RLIMIT_NOFILE is accepted; the kernel "
+    "enforces MIN(RLIMIT_NOFILE, maxfilesperproc)"
+)
+SRC_LINUX_NR_OPEN = "proc(5): /proc/sys/fs/nr_open is the ceiling of RLIMIT_NOFILE"
+SRC_HARD = (
+    "setrlimit(2): an unprivileged process may raise its soft limit up to the hard limit only"
+)

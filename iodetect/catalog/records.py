@@ -1,0 +1,246 @@
+"""The catalog's record types: frozen, typed, each carrying the source that says what it says."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from iodetect.model import Family, GetEventLoop, LoopName, NeedName, SelectorName
+
+Version = tuple[int, int, int]
+Minor = tuple[int, int]
+Severity = Literal["data-integrity", "crash", "leak", "defect"]
+Effect = Literal["needs", "prefers", "warns", "none"]
+Idiom = Literal["manual", "runner", "run_loop_factory"]
+OS = Literal["unix", "windows"]
+
+
+def version_tuple(text: str | None) -> Version | None:
+    """'0.22.1' -> (0, 22, 1); '3.2.1rc1' -> (3, 2, 1); None or no leading number -> None."""
+    if not text:
+        return None
+    parts: list[int] = []
+    for piece in text.strip().split(".")[:3]:
+        m = re.match(r"\d+", piece)
+        if m is None:
+            break
+        parts.append(int(m.group()))
+        if m.end() < len(piece):
+            break  # '1rc1': the rest is a pre-release tag
+    if not parts:
+        return None
+    while len(parts) < 3:
+        parts.append(0)
+    return parts[0], parts[1], parts[2]
+
+
+def show_version(v: Version) -> str:
+    """(0, 22, 0) -> '0.22', (0, 22, 1) -> '0.22.1'."""
+    return f"{v[0]}.{v[1]}" if v[2] == 0 else f"{v[0]}.{v[1]}.{v[2]}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """Versions low <= v < high; None is open on that side."""
+
+    low: Version | None = None
+    high: Version | None = None
+
+    def __contains__(self, v: object) -> bool:
+        if not isinstance(v, tuple):
+            return False
+        if self.low is not None and v < self.low:
+            return False
+        return not (self.high is not None and v >= self.high)
+
+    def __str__(self) -> str:
+        if self.low and self.high:
+            return f">={show_version(self.low)},<{show_version(self.high)}"
+        if self.low:
+            return f">={show_version(self.low)}"
+        if self.high:
+            return f"<{show_version(self.high)}"
+        return "any version"
+
+
+ANY = Range()
+
+
+@dataclass(frozen=True)
+class LoopRecord:
+    """An alternative event loop: what it is, where it runs, and how far to trust it."""
+
+    name: LoopName
+    package: str  # the distribution to pip install
+    factory: str  # the callable the generated code uses, e.g. uvloop.new_event_loop
+    loop_class: str  # type(loop).__name__ of what the factory returns
+    os: OS  # unix: every non-Windows platform; windows: Windows only
+    implementations: tuple[str, ...]  # sys.implementation.name values it supports
+    python_floor: Minor  # oldest CPython minor any release supports
+    current_floor: Minor  # oldest CPython minor its current releases support
+    auto: bool  # may `--loop auto` choose it
+    maturity: str  # one sentence: why (not) chosen automatically
+    maturity_source: str  # what backs that sentence
+    source: str  # what backs where it runs (os, implementations, floors)
+
+
+@dataclass(frozen=True)
+class LoopRelease:
+    """The first release of a loop that supports one CPython minor (free-threaded or not)."""
+
+    loop: LoopName
+    python: Minor
+    first: Version
+    source: str
+    free_threaded: bool = False
+
+
+@dataclass(frozen=True)
+class LoopGap:
+    """Something the stdlib loop offers that this loop lacks."""
+
+    loop: LoopName
+    what: str
+    need: NeedName | None  # the --needs name it breaks, if any
+    source: str
+
+
+@dataclass(frozen=True)
+class Advisory:
+    """A known defect of some versions of a loop library that matters to a service."""
+
+    id: str  # stable, e.g. uvloop-645
+    loop: LoopName
+    affected: Range
+    severity: Severity
+    summary: str
+    source: str
+    fixed_in: Version | None = None  # None: open, no fixed release known
+    python: Range = ANY  # CPython versions (as (3, minor, 0)) it was reported on
+    condition: str | None = None  # only when the service does this (debug mode, pipes)
+
+    def applies(self, version: Version, python: tuple[int, int]) -> bool:
+        return version in self.affected and (python[0], python[1], 0) in self.python
+
+
+@dataclass(frozen=True)
+class SelectorRecord:
+    """A selectors-module mechanism: its class, where the kernel has it, and its order."""
+
+    name: SelectorName
+    cls: str  # selectors.<cls>
+    home: str  # where it exists, for "why is it absent"
+    rank: int  # selectors.DefaultSelector's preference, 0 first
+    source: str
+
+
+@dataclass(frozen=True)
+class SelectCeiling:
+    """What select() accepts on a platform family: descriptors below N, or N sockets per set."""
+
+    family: Family
+    limit: int
+    unit: Literal["descriptors", "sockets"]  # descriptor numbers, or sockets in one set
+    reserved: int  # the loop's own entries in a select() set (Windows: listener + self-pipe)
+    source: str
+
+
+@dataclass(frozen=True)
+class SelectorCaveat:
+    """A selector that a platform's build may offer but should not be used, and the alternative."""
+
+    family: Family
+    selector: SelectorName
+    prefer: SelectorName
+    why: str
+    source: str
+
+
+@dataclass(frozen=True)
+class PlatformRecord:
+    """What CPython has on a platform family by default, for facts written from documentation."""
+
+    family: Family
+    sys_platform: str  # a typical sys.platform value
+    os_name: str  # platform.system()
+    selectors: tuple[SelectorName, ...]  # mechanisms the select module has there
+    default_loop: str  # type(asyncio.new_event_loop()).__name__
+    source: str
+
+
+@dataclass(frozen=True)
+class IdiomRecord:
+    """How to run a coroutine on a chosen loop for a span of CPython minors."""
+
+    idiom: Idiom
+    since: Minor
+    until: Minor | None  # last minor it is the idiom for; None: still current
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """CPython releases first..last inclusive, as "3.10.0"; last None runs on."""
+
+    first: str
+    last: str | None = None
+
+    def __contains__(self, v: object) -> bool:
+        if not isinstance(v, tuple):
+            return False
+        low = version_tuple(self.first)
+        high = version_tuple(self.last) if self.last else None
+        return low is not None and v >= low and (high is None or v <= high)
+
+
+@dataclass(frozen=True)
+class ApiChange:
+    """An asyncio API whose behaviour changes across CPython releases.
+
+    "API X: fine until V1, warns from V2 (backports B), raises from V3, removed from V4, use R":
+    `warns` holds every span of releases that warn (backports are spans on older branches),
+    so a timeline that stops warning again (3.10.10, 3.11.2) is data, not a special case.
+    """
+
+    api: str
+    condition: str  # when it matters, e.g. "with no current event loop"
+    warns: tuple[Span, ...]
+    raises_from: str | None
+    removed_from: str | None
+    replacement: str
+    source: str
+    backports: tuple[str, ...] = ()  # older-branch releases that took the change, e.g. 3.10.9
+
+    def behaviour(self, version: Version) -> GetEventLoop:
+        """What calling it does on this CPython release: ok, warns or raises."""
+        if self.raises_from and version >= (version_tuple(self.raises_from) or version):
+            return "raises"
+        if self.removed_from and version >= (version_tuple(self.removed_from) or version):
+            return "raises"
+        return "warns" if any(version in s for s in self.warns) else "ok"
+
+
+@dataclass(frozen=True)
+class LibReq:
+    """Another distribution in a version range; dependency: its absence means "unknown"."""
+
+    dist: str
+    versions: Range
+    dependency: bool = False
+
+
+@dataclass(frozen=True)
+class LibraryRule:
+    """What an installed library asks of the event loop, for a range of its versions."""
+
+    dist: str  # distribution name, normalized (lowercase, dashes)
+    versions: Range
+    effect: Effect  # needs: strict; prefers: copes at a cost; warns: unsourced or conditional
+    need: NeedName | None
+    why: str
+    source: str
+    families: tuple[Family, ...] | None = None  # None: every platform
+    when: LibReq | None = None  # the rule applies only with this other library
+    unless: LibReq | None = None  # the rule does not apply with this other library

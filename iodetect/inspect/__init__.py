@@ -1,0 +1,1 @@
+"""Inspecting a running Python service from outside: its loop, mechanism, descriptors, limits."""

@@ -1,0 +1,197 @@
+"""Descriptor limits: the one rule that says whether a host's limits carry a service.
+
+`assess_nofile` is the rule, shared by the recommender and `iodetect check`: a need above the
+most a process may raise its soft limit to (the hard limit; on Linux with an unlimited hard
+limit, fs.nr_open; on macOS, kern.maxfilesperproc as well) cannot be met from inside. A need
+equal to that ceiling is fine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iodetect.catalog import limits as lim
+from iodetect.catalog import platforms
+from iodetect.model import UNLIMITED, Limits, show_limit
+from iodetect.recommend.needs import Notes
+from iodetect.recommend.plan import NofilePlan
+
+FAILING = ("nofile.hard", "nofile.maxfilesperproc", "nofile.nr_open")
+# Codes of assess_nofile, stable for scripts:
+#   nofile.ok              the soft limit already covers the need (or no need was stated)
+#   nofile.raisable        the soft limit is below the need; the process may raise it
+#   nofile.hard            the need is above the hard limit: only the parent can fix it
+#   nofile.maxfilesperproc the need is above macOS' kern.maxfilesperproc
+#   nofile.nr_open         the hard limit is unlimited; Linux caps it at fs.nr_open
+#   nofile.unknown         the limits could not be read
+#   nofile.windows         Windows has no RLIMIT_NOFILE
+
+
+@dataclass(frozen=True)
+class NofileVerdict:
+    code: str
+    need: int | None
+    soft: int | None
+    hard: int | None
+    cap: int | None  # the most this process may raise its soft limit to; None: no known cap
+    capped_by: str  # "hard", "kern.maxfilesperproc", "fs.nr_open" or ""
+
+    @property
+    def fails(self) -> bool:
+        return self.code in FAILING
+
+    @property
+    def cap_text(self) -> str:
+        """The cap for a sentence: "hard descriptor limit 256", "kern.maxfilesperproc 10240"."""
+        if self.capped_by == "hard":
+            return f"hard descriptor limit {show_limit(self.cap)}"
+        return f"{self.capped_by} {show_limit(self.cap)}"
+
+
+def descriptor_cap(limits: Limits, family: str) -> tuple[int | None, str]:
+    """The most a process may raise its soft limit to, and what sets it."""
+    hard = limits.nofile_hard
+    cap: int | None = None
+    by = ""
+    if hard is not None and hard != UNLIMITED:
+        cap, by = hard, "hard"
+    elif hard == UNLIMITED and family == "linux" and limits.nr_open:
+        cap, by = limits.nr_open, "fs.nr_open"
+    if (
+        family == "darwin"
+        and limits.maxfilesperproc
+        and (cap is None or limits.maxfilesperproc < cap)
+    ):
+        cap, by = limits.maxfilesperproc, "kern.maxfilesperproc"
+    return cap, by
+
+
+def assess_nofile(limits: Limits, platform: str, need: int | None) -> NofileVerdict:
+    """Can a process with these limits open `need` descriptors? (None: nothing stated.)"""
+    family = platforms.family(platform)
+    soft, hard = limits.nofile_soft, limits.nofile_hard
+    if family == "win32":
+        return NofileVerdict("nofile.windows", need, soft, hard, None, "")
+    if hard is None:
+        return NofileVerdict("nofile.unknown", need, soft, hard, None, "")
+    cap, by = descriptor_cap(limits, family)
+    if need is not None and cap is not None and need > cap:
+        code = {"hard": "nofile.hard", "fs.nr_open": "nofile.nr_open"}.get(
+            by, "nofile.maxfilesperproc"
+        )
+        return NofileVerdict(code, need, soft, hard, cap, by)
+    covered = need is None or soft == UNLIMITED or (soft is not None and soft >= need)
+    return NofileVerdict("nofile.ok" if covered else "nofile.raisable", need, soft, hard, cap, by)
+
+
+_REMEDY = {
+    "nofile.hard": "raise the hard limit: ulimit -Hn, systemd LimitNOFILE=, docker run "
+    "--ulimit nofile=N:N, or the container runtime's default for Kubernetes",
+    "nofile.nr_open": "raise fs.nr_open (sysctl -w fs.nr_open=N), then the hard limit",
+    "nofile.maxfilesperproc": "raise it: sudo sysctl kern.maxfilesperproc=N and launchctl limit "
+    "maxfiles",
+}
+_SOURCE = {
+    "nofile.hard": lim.SRC_HARD,
+    "nofile.nr_open": lim.SRC_LINUX_NR_OPEN,
+    "nofile.maxfilesperproc": lim.SRC_MACOS,
+}
+
+
+def plan_nofile(
+    limits: Limits,
+    platform: str,
+    connections: int | None,
+    select_ceiling: int | None,
+    subprocesses: bool,
+    notes: Notes,
+) -> NofilePlan | None:
+    """Raise the soft descriptor limit where it helps; a conflict where the cap is short.
+
+    select_ceiling: the selector is select(), which breaks on descriptors at or above it, so
+    the soft limit is raised only as far as the connections need and never past it.
+    """
+    need = connections + lim.HEADROOM if connections is not None else None
+    verdict = assess_nofile(limits, platform, need)
+    if verdict.code in ("nofile.windows",):
+        return None
+    if verdict.fails:
+        where = {"hard": "the hard limit"}.get(verdict.capped_by, verdict.capped_by)
+        notes.conflict(
+            f"{connections} connections need about {need} descriptors; {where} is {verdict.cap}",
+            _REMEDY[verdict.code],
+            _SOURCE[verdict.code],
+            verdict.code,
+        )
+        return None
+    soft = verdict.soft
+    if soft is not None and soft != UNLIMITED and soft > lim.SANE_MAX:
+        notes.warn(
+            f"the soft descriptor limit is {soft}: code that walks every possible descriptor "
+            "(subprocess's close_fds without /proc, os.closerange(3, limit)) makes that many "
+            f"close() calls; a limit up to {lim.SANE_MAX} is plenty for most services "
+            "(ulimit -n, docker run --ulimit nofile=N:N)",
+            lim.SRC_HUGE,
+            "nofile.huge",
+        )
+    if select_ceiling is not None:
+        return _plan_for_select(verdict, select_ceiling, notes)
+    return _plan_to_cap(verdict, platform, subprocesses, notes)
+
+
+def _plan_for_select(verdict: NofileVerdict, ceiling: int, notes: Notes) -> NofilePlan | None:
+    """select() breaks above its ceiling: raise only as far as the connections need."""
+    need, soft = verdict.need, verdict.soft
+    if need is None or soft is None or soft == UNLIMITED or soft >= need:
+        return None
+    target = min(need, ceiling)
+    notes.reason(
+        f"descriptor limit: raise the soft limit to {target}, not above select()'s ceiling",
+        "select(2): FD_SETSIZE; cpython select() refuses descriptors at or above it",
+        "nofile.raise_select",
+    )
+    return NofilePlan(target, need, "enough for the connections, below select()'s ceiling")
+
+
+def _plan_to_cap(
+    verdict: NofileVerdict, platform: str, subprocesses: bool, notes: Notes
+) -> NofilePlan | None:
+    soft, cap, need = verdict.soft, verdict.cap, verdict.need
+    if soft == UNLIMITED:
+        notes.reason(
+            "descriptor limit: the soft limit is already unlimited", lim.SRC_GO, "nofile.ok"
+        )
+        return None
+    # As the Go runtime does, up to the cap; but not to a huge hard limit (near 2**30 in
+    # containers) unless the service needs that many.
+    want = max(need or 0, lim.SANE_MAX)
+    target = min(cap, want) if cap is not None else None
+    if soft is not None and target is not None and soft >= target:
+        notes.reason(
+            f"descriptor limit: soft {soft} is already at the most this host allows"
+            if cap is not None and soft >= cap
+            else f"descriptor limit: soft {soft} already covers the need",
+            lim.SRC_GO,
+            "nofile.ok",
+        )
+        return None
+    family = platforms.family(platform)
+    text = "descriptor limit: raise the soft limit at start-up, as the Go runtime does"
+    if soft is not None:
+        text += f" (soft {soft}" + (f", to {target})" if target is not None else ")")
+    if cap is not None and target is not None and target < cap:
+        text += f"; not to the hard limit {show_limit(verdict.hard)}: above {lim.SANE_MAX} "
+        text += "code that walks every descriptor slows down"
+    source = lim.SRC_GO if target is None or cap is None or target >= cap else lim.SRC_HUGE
+    if family == "darwin":
+        text += "; clamped to kern.maxfilesperproc, which XNU enforces anyway"
+        source = lim.SRC_MACOS
+    notes.reason(text, source, "nofile.raise")
+    if subprocesses and (target is None or target > 1024):
+        notes.warn(
+            "children inherit the raised descriptor limit: a child that uses select() breaks "
+            "on descriptors above 1024",
+            lim.SRC_GO,
+            "nofile.children",
+        )
+    return NofilePlan(target, need, "a network service holds one descriptor per connection")
