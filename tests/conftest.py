@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import reaper  # noqa: F401 - a fixture: kills what a test left running
 
 import sshd_server
 from support import HOST_NAMES, HOSTS

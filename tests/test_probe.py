@@ -196,14 +196,14 @@ def _probe_raw(argv: list[str], request: object = None) -> dict[str, object]:
     program = target.program("probe", request)
     done = subprocess.run(
         [*argv, "-X", "dev", "-W", "error", "-"],
-        input=program,
+        input=program.text,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith(target.MARKER))
-    data: dict[str, object] = json.loads(line[len(target.MARKER) :])
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith(program.marker))
+    data: dict[str, object] = json.loads(line[len(program.marker) :])
     return data
 
 
