@@ -406,6 +406,9 @@ def test_sockets_addresses_and_cleaning() -> None:
     assert procfs.redact_command(["app", "--token", "s3cret", "postgres://u:pw@db/x"]) == (
         "app --token *** postgres://***@db/x"
     )
+    # Deep paths (a CI checkout, a tox env) do not push the options out of what is shown.
+    deep = ["/" + "d" * 60 + "/.tox/py311/bin/python", "/tmp/" + "p" * 80 + "/s.py", "--password=x"]
+    assert procfs.redact_command(deep).endswith("--password=***")
 
 
 def test_asyncio_ps_table_is_summarised() -> None:

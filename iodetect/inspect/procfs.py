@@ -172,8 +172,11 @@ def clean(text: str, limit: int = 200) -> str:
 _SECRET_OPTION = re.compile(r"(?i)(pass|secret|token|key|auth|credential)")
 
 
-def redact_command(argv: list[str], limit: int = 160) -> str:
-    """A command line to show: values of options that look secret are hidden, then cleaned."""
+def redact_command(argv: list[str], limit: int = 400) -> str:
+    """A command line to show: values of options that look secret are hidden, then cleaned.
+
+    The limit is generous: a launch command is the evidence `inspect` is read for, and a
+    virtualenv path alone can take a hundred characters."""
     shown: list[str] = []
     hide_next = False
     for arg in argv[:64]:
