@@ -223,15 +223,17 @@ def test_connections_split_over_several_client_processes() -> None:
 
 
 def test_memory_per_held_connection_stays_small() -> None:
-    """Under 20 KiB per held connection on the service's side and on the clients' (the old
-    design took about 100 KiB: every connection exchanged up to 128 KiB at once)."""
+    """Well under the old design's 100 KiB per held connection (every connection exchanged up
+    to 128 KiB at once), on the service's side and on the clients'. Typically 2 KiB (worker)
+    and 7 KiB (clients); one run on a heavily loaded host saw 22 KiB in the worker, so the
+    bound is 40 KiB: it catches the old design, not a slow scheduler."""
     report = work(setups.STANDARD, connections=3000, timeout=60.0)
     assert_clean(report)
     mem = report["figures"]["memory_kib"]
     held = report["figures"]["connections_held"]
     assert held == 3000
-    assert (mem["worker_peak"] - mem["worker_before"]) / held < 20, mem
-    assert (mem["client_peak"] - mem["client_start"]) / held < 20, mem
+    assert (mem["worker_peak"] - mem["worker_before"]) / held < 40, mem
+    assert (mem["client_peak"] - mem["client_start"]) / held < 40, mem
 
 
 def test_every_byte_is_compared_not_only_the_count() -> None:
