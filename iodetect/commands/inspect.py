@@ -17,6 +17,7 @@ from iodetect.commands._common import (
     fail,
     note,
 )
+from iodetect.text import clean
 
 
 def inspect(
@@ -180,7 +181,7 @@ def inspect(
 
 
 def _pids(pid: int | None, port: int | None, match: str | None) -> list[int]:
-    from iodetect.inspect import procfs, targets
+    from iodetect.inspect import targets
 
     if pid is not None:
         return [pid]
@@ -188,7 +189,8 @@ def _pids(pid: int | None, port: int | None, match: str | None) -> list[int]:
     for line in found.notes:
         note(f"iodetect: {line}")
     if not found.pids:
-        what = f"TCP port {port}" if port is not None else f"--match {procfs.clean(match or '')!r}"
+        pattern = clean(match or "", 200, controls="escape")
+        what = f"TCP port {port}" if port is not None else f"--match {pattern!r}"
         fail(f"no process to inspect for {what}")
     return list(found.pids)
 

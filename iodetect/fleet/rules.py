@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from iodetect.fleet.text import clean
 from iodetect.model import show_limit
+from iodetect.text import clean
 
 if TYPE_CHECKING:
     from collections.abc import Callable

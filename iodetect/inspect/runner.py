@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iodetect.inspect import procfs
 from iodetect.inspect.model import Snapshot, Tasks
+from iodetect.text import clean
 
 OUTPUT_LIMIT = 1024 * 1024
 
@@ -195,7 +195,9 @@ def tasks(snap: Snapshot, timeout: float) -> Tasks:
         from iodetect.transport import last_line
 
         why = last_line(err if err.strip() else out)
-        return Tasks(False, procfs.clean(f"`asyncio ps` failed: {why}", 240), seconds=seconds)
+        return Tasks(
+            False, clean(f"`asyncio ps` failed: {why}", 240, controls="escape"), seconds=seconds
+        )
     return summarise(lines, seconds)
 
 
@@ -222,7 +224,7 @@ def summarise(lines: list[str], seconds: float | None = None) -> Tasks:
         if 0 < start < end <= len(line) and line[start - 1] == " ":
             stack = line[start:end].strip()
             if stack:
-                stacks[procfs.clean(stack, 100)] += 1
+                stacks[clean(stack, 100, controls="escape")] += 1
     return Tasks(
         True,
         None,

@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from iodetect.inspect import inspector, procfs, sockets, syscalls, targets
 from iodetect.inspect.model import Finding, Report, Serve
+from iodetect.text import clean, show_command
 
 POLL = 0.25
 GRACE = 5.0  # from SIGTERM to SIGKILL
@@ -170,7 +171,7 @@ def _tail(log: IO[bytes]) -> tuple[str, ...]:
         text = log.read().decode("utf-8", "replace")
     except OSError:
         return ()
-    lines = [procfs.clean(ln, 200) for ln in text.splitlines() if ln.strip()]
+    lines = [clean(ln, 200, controls="escape") for ln in text.splitlines() if ln.strip()]
     return tuple(lines[-8:])
 
 
@@ -239,7 +240,7 @@ def serve(
     start = time.monotonic()
     findings: list[Finding] = []
     seen: dict[int, int] = {}
-    shown = procfs.clean(shlex.join(argv), 200)
+    shown = show_command(argv, 200, controls="escape")
     previous = None
     if sys.platform != "win32":
 
@@ -259,7 +260,8 @@ def serve(
                 start_new_session=True,
             )
         except FileNotFoundError:
-            raise ServeError(f"--serve: command not found: {procfs.clean(argv[0], 120)}") from None
+            missing = clean(argv[0], 120, controls="escape")
+            raise ServeError(f"--serve: command not found: {missing}") from None
         except OSError as exc:
             raise ServeError(f"--serve: cannot run {shown}: {exc.strerror or exc}") from None
         with contextlib.suppress(procfs.ProcessGone):
