@@ -116,7 +116,7 @@ def inspect(
     if workers is not None and serve is None:
         fail("--workers applies to --serve")
     from iodetect import recommend
-    from iodetect.inspect import inspector, procfs
+    from iodetect.inspect import inspector
 
     if loop not in recommend.LOOP_CHOICES:
         fail(f"--loop must be one of {', '.join(recommend.LOOP_CHOICES)}, not {loop!r}")
@@ -147,7 +147,7 @@ def inspect(
         strict=strict,
     )
     progress = _Progress(watch is not None)
-    try:
+    try:  # an InspectError or a signal ends the command in iodetect.cli, with its exit code
         if serve is not None:
             from iodetect.inspect import serve as serving
 
@@ -155,14 +155,8 @@ def inspect(
         else:
             pids = _pids(pid, port, match)
             report = inspector.inspect(pids, options, progress)
-    except procfs.InspectError as exc:
+    finally:
         progress.done()
-        fail(str(exc))
-    except KeyboardInterrupt:
-        progress.done()
-        note("iodetect: inspect interrupted; everything it started was stopped")
-        raise typer.Exit(130) from None
-    progress.done()
     if json_out:
         import json
 

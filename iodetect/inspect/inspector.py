@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from iodetect.errors import InspectError
 from iodetect.inspect import procfs, runner, snapshot, verdict
 from iodetect.inspect import watch as watching
 from iodetect.inspect.model import Finding, Inspection, Report, Snapshot
-from iodetect.inspect.procfs import InspectError
 from iodetect.text import clean
 
 if TYPE_CHECKING:

@@ -14,14 +14,12 @@ import os
 import time
 from collections.abc import Iterator
 
+from iodetect.errors import InspectError
+
 PROC = "/proc"
 TEXT_LIMIT = 64 * 1024  # status, limits, stat, fdinfo of an ordinary descriptor
 MAPS_LIMIT = 8 * 1024 * 1024  # a large process maps a few thousand files
 LINK_LIMIT = 4096
-
-
-class InspectError(Exception):
-    """Something that stops the inspection of one process; str() is one line for people."""
 
 
 class ProcessGone(InspectError):

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from iodetect.errors import InspectError
 from iodetect.inspect import analysis, procfs, sockets, syscalls
 from iodetect.inspect.model import (
     Descriptors,
@@ -25,7 +26,7 @@ from iodetect.inspect.model import (
     Snapshot,
     Thread,
 )
-from iodetect.inspect.procfs import AccessDenied, InspectError, NotPython, ProcessGone
+from iodetect.inspect.procfs import AccessDenied, NotPython, ProcessGone
 from iodetect.text import clean, show_command
 
 FD_SCAN_LIMIT = 200_000  # descriptors counted
