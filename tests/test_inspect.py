@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from inspect_servers import Spawner, gone, spawning, wait_for
 
+from iodetect import recommend
 from iodetect.inspect import analysis, procfs, runner, snapshot, sockets, syscalls
 from iodetect.inspect.model import SCHEMA_VERSION, Descriptors, Epoll, Thread
 from iodetect.text import clean, show_command
@@ -144,7 +145,10 @@ def test_most_of_a_small_descriptor_limit_fails(spawn: Spawner) -> None:
     assert near["level"] == "fail" and "EMFILE" in near["message"]
     # Soft is already at the hard limit: only what starts the process can raise it.
     assert "hard limit" in near["remedy"] and "ulimit -n" not in near["remedy"], near
-    assert finding(doc, "nofile.hard")["level"] == "fail"  # 100 connections need 164
+    hard = finding(doc, "nofile.hard")  # 100 connections need 164
+    assert hard["level"] == "fail"
+    # The remedy check and fleet give for the same limit, to the same round figure.
+    assert hard["remedy"] == recommend.nofile_remedy("nofile.hard", 1024)
     assert code == 1
 
 
