@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from iodetect import output
 from iodetect.commands._common import (
     EXIT_OK,
     LoopOption,
@@ -162,14 +163,12 @@ def inspect(
 
         from iodetect.inspect.model import to_dict
 
-        typer.echo(json.dumps(to_dict(report), indent=2))
+        output.echo(json.dumps(to_dict(report), indent=2))
     else:
-        from rich.console import Console
-
         from iodetect.inspect.render import show
 
         # No emoji codes: ":warning:" in a command line is text, not a picture.
-        show(report, Console(highlight=False, soft_wrap=True, emoji=False))
+        show(report, output.console(highlight=False, soft_wrap=True, emoji=False))
     if report.exit_code != EXIT_OK:
         raise typer.Exit(report.exit_code)
 
