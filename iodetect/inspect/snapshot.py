@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from iodetect.catalog.loops import LOOP_TRACES
 from iodetect.errors import InspectError
 from iodetect.inspect import analysis, procfs, sockets, syscalls
 from iodetect.inspect.model import (
@@ -40,12 +41,10 @@ FDINFO_CHUNK = 256 * 1024
 SAMPLES = 8
 SPACING = 0.025
 
-# Libraries worth naming when mapped: the alternative loops, and servers or runtimes that
-# bring their own (their native modules show in /proc/PID/maps).
+# Libraries worth naming when mapped: the alternative loops (the catalog's), and servers or
+# runtimes that bring their own (their native modules show in /proc/PID/maps).
 LIBRARY_PATTERNS = (
-    ("uvloop", re.compile(r"/uvloop/loop\.[^/]*\.so$")),
-    ("winloop", re.compile(r"/winloop/loop\.[^/]*\.(so|pyd)$")),
-    ("rloop", re.compile(r"/rloop/_rloop\.[^/]*\.so$")),
+    *((t.loop, re.compile(t.module)) for t in LOOP_TRACES),
     ("granian", re.compile(r"/granian/_granian\.[^/]*\.so$")),
     ("gevent", re.compile(r"/gevent/[^/]*\.so$")),
     ("httptools", re.compile(r"/httptools/parser/parser\.[^/]*\.so$")),
