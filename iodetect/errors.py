@@ -33,6 +33,14 @@ class TargetError(Error, RuntimeError):
     """The target interpreter could not be run, or did not answer as it should."""
 
 
+class InspectError(Error, RuntimeError):
+    """A process could not be inspected: it exited, it runs no Python, /proc refuses it."""
+
+
+class ServeError(InspectError):
+    """`inspect --serve` could not start the command it was given at all."""
+
+
 class OutputError(Error, OSError):
     """The product could not be written (a full disk, a closed terminal, a refused path)."""
 

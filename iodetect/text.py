@@ -13,37 +13,57 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
+from typing import Literal
 
 # Whitespace controls become a space: they would break the one-line promise.
 _SPACES = {c: " " for c in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029)}
-# Every other C0 and C1 control, ESC and DEL among them, and the bidirectional controls.
-_DROPPED = {
-    c: None
-    for c in (
-        *range(0x00, 0x20),
-        0x7F,
-        *range(0x80, 0xA0),
-        0x061C,
-        0x200E,
-        0x200F,
-        *range(0x202A, 0x202F),
-        *range(0x2066, 0x206A),
-    )
-    if c not in _SPACES
-}
+# Every other C0 and C1 control, ESC and DEL among them, the bidirectional controls, and the
+# invisible characters that make two different names look the same (zero-width, BOM).
+_UNSAFE = (
+    *range(0x00, 0x20),
+    0x7F,
+    *range(0x80, 0xA0),
+    0x061C,
+    *range(0x200B, 0x2010),
+    0x2028,
+    0x2029,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+    0xFEFF,
+)
+_DROPPED = {c: None for c in _UNSAFE if c not in _SPACES}
 _TABLE = {**_DROPPED, **_SPACES}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED = re.compile("[" + "".join(re.escape(chr(c)) for c in _UNSAFE) + "\ud800-\udfff]")
 SHOWN_LIMIT = 2000  # characters of one outside string shown at most
+Controls = Literal["drop", "escape"]
 
 
-def clean(value: object, limit: int = SHOWN_LIMIT) -> str:
-    """`value` as one line of plain text, safe for any terminal, at most `limit` characters."""
+def _escaped(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode): show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(value: object, limit: int = SHOWN_LIMIT, *, controls: Controls = "drop") -> str:
+    """`value` as one line of plain text, safe for any terminal, at most `limit` characters.
+
+    `controls="drop"` (messages, names in tables) removes the unsafe characters and turns line
+    breaks into spaces. `controls="escape"` (evidence read from a process or a file that may be
+    hostile: `inspect`) shows each of them as `\\xNN` or `\\uNNNN` instead, and a byte that
+    was not UTF-8 as `\\xNN`: what the target holds stays visible, and nothing of it acts on
+    the terminal.
+    """
     text = value if isinstance(value, str) else str(value)
     if len(text) > 4 * limit:  # long input: cut before the work, not after
         text = text[: 4 * limit]
-    text = _SURROGATE.sub("\ufffd", text.translate(_TABLE))
+    if controls == "escape":
+        text = _ESCAPED.sub(_escaped, text)
+    else:
+        text = _SURROGATE.sub("\ufffd", text.translate(_TABLE))
     if len(text) > limit:
-        text = text[: limit - 3] + "..."
+        text = text[: max(0, limit - 3)] + "..."
     return text
 
 
@@ -56,16 +76,33 @@ def escape(value: object, limit: int = SHOWN_LIMIT) -> str:
 
 # --- secrets in command lines ----------------------------------------------------------------
 
-_ASSIGNMENT = re.compile(r"^(-{0,2}[A-Za-z_][A-Za-z0-9_.\-]*)=(.+)$", re.DOTALL)
-_SECRET_OPTION = re.compile(r"^-{1,2}[A-Za-z\-]*(pass|token|secret|auth|credential)", re.I)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]+@")
 HIDDEN = "***"
+# An environment assignment (`env TOKEN=... python3`, `docker exec -e KEY=...`).
+_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
+# A short option with its value glued on (`-eTOKEN=x`, `-oProxyCommand=...`).
+_SHORT_GLUED = re.compile(r"^(-[A-Za-z])([A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
+# A long option with its value (`--password=x`, `--env=TOKEN=x`, `--workers=4`).
+_LONG = re.compile(r"^(--?[A-Za-z0-9][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
+# Words in a name that say its value is a secret.
+_SECRET_NAME = re.compile(r"pass|token|secret|auth|credential|key", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]+@")
+
+
+def _ssh_option(value: str) -> bool:
+    """Whether `-o Name=value` is an ordinary ssh option, shown (`StrictHostKeyChecking=no`):
+    ssh takes no secret that way, but ProxyCommand and the like hold whole command lines, and
+    their secrets."""
+    return not any(c.isspace() for c in value)
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
-    """The argv with secrets hidden: values of NAME=VALUE words (`env TOKEN=...`, `-e A=B`,
-    `-oOption=value`), the word after an option that names a password or token, and the
-    credentials in URLs. What is left says which command ran, not with which secrets."""
+    """The argv with its secrets hidden; what is left says which command ran and where, not
+    with which secrets. Hidden: the value of a NAME=VALUE word (`env TOKEN=...`, `-e A=B`), of
+    a short option with an assignment glued on (`-eA=B`), of an option whose name says
+    password, token, secret, auth, credential or key (`--password=x`, `--token x`), of a long
+    option whose value is an assignment (`--env=A=B`), `sshpass -p VALUE`, and credentials in
+    URLs. Shown: other options' values (`--workers=4`, `--loop=uvloop`: evidence) and ssh's
+    `-o Name=value` unless its value is a command."""
     out: list[str] = []
     hide_next = False
     for word in argv:
@@ -73,15 +110,30 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             out.append(HIDDEN)
             hide_next = False
             continue
+        after_o = bool(out) and out[-1] == "-o"
         if word == "-p" and out and out[-1].rsplit("/", 1)[-1] == "sshpass":
             out.append(word)
             hide_next = True
             continue
         m = _ASSIGNMENT.match(word)
         if m:
-            out.append(f"{m.group(1)}={HIDDEN}")
+            shown = after_o and _ssh_option(m.group(2))
+            out.append(word if shown else f"{m.group(1)}={HIDDEN}")
             continue
-        if _SECRET_OPTION.match(word):
+        g = _SHORT_GLUED.match(word)
+        if g:
+            shown = g.group(1) == "-o" and _ssh_option(g.group(3))
+            out.append(word if shown else f"{g.group(1)}{g.group(2)}={HIDDEN}")
+            continue
+        long = _LONG.match(word)
+        if long:
+            name, value = long.groups()
+            if _SECRET_NAME.search(name) or _ASSIGNMENT.match(value):
+                out.append(f"{name}={HIDDEN}")
+            else:
+                out.append(_URL_CREDENTIALS.sub(lambda u: u.group("scheme") + HIDDEN + "@", word))
+            continue
+        if word.startswith("-") and _SECRET_NAME.search(word):
             out.append(word)
             hide_next = True
             continue
@@ -89,8 +141,11 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def show_command(command: str | Sequence[str] | None) -> str:
-    """A --python command line as it may be shown or saved: secrets hidden, controls removed."""
+def show_command(
+    command: str | Sequence[str] | None, limit: int = 300, *, controls: Controls = "drop"
+) -> str:
+    """A command line as it may be shown or saved: secrets hidden, each word quoted as a shell
+    would need it (one argument with a space cannot pass for two), then `clean()`ed."""
     if command is None:
         return ""
     if isinstance(command, str):
@@ -100,4 +155,4 @@ def show_command(command: str | Sequence[str] | None) -> str:
             argv = command.split()
     else:
         argv = list(command)
-    return clean(shlex.join(redact_argv(argv)), 300)
+    return clean(shlex.join(redact_argv(argv)), limit, controls=controls)

@@ -216,6 +216,29 @@ class _Collector:
         return bytes(self.err_tail[-STDERR_TAIL:]).decode("utf-8", "replace")
 
 
+class _Keeper:
+    """Everything kept of a command whose output is itself the product (`asyncio ps`): its
+    stdout and stderr, each up to the cap; past it the command is killed (_exchange)."""
+
+    result_at: float | None = None  # no result line: it never hangs after one
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.total = 0
+        self.out = bytearray()
+        self.err = bytearray()
+
+    def feed(self, stream: str, chunk: bytes) -> None:
+        self.total += len(chunk)
+        buf = self.out if stream == "stdout" else self.err
+        room = self.cap - len(buf)
+        if room > 0:
+            buf += chunk[:room]
+
+    def close(self) -> None:
+        """End of stdout: nothing waits for a newline here."""
+
+
 # --- moving bytes: one selector loop on POSIX, threads on Windows ------------------------------
 
 
@@ -356,7 +379,7 @@ Ending = Literal["exited", "deadline", "flood", "hang"]
 def _exchange(
     pipes: _Pipes | _ThreadPipes,
     proc: subprocess.Popen[bytes],
-    got: _Collector,
+    got: _Collector | _Keeper,
     deadline: float,
     cap: int,
     result_grace: float,
@@ -406,42 +429,15 @@ def run_program(
     argv = split_command(command)
     shown = show_command(argv)
     start = time.monotonic()
-    proc = None
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env=env,
-        )
-        with _LIVE_LOCK:
-            _LIVE.add(proc)
-    except FileNotFoundError:
-        raise TargetError(f"{what}: command not found: {clean(argv[0])}", "missing") from None
-    except OSError as exc:
-        raise TargetError(
-            f"{what}: cannot run {shown}: {clean(exc.strerror or exc)}", "missing"
-        ) from None
-    except BaseException:  # a stop signal between the start and the registration
-        if proc is not None:
-            kill_group(proc)
-        raise
+    proc = _start(argv, shown, what, env)
     got = _Collector(prog.marker)
     pipes: _Pipes | _ThreadPipes | None = None
     reaped = False
     try:
-        data = prog.text.encode("utf-8")
-        pipes = _ThreadPipes(proc, data) if sys.platform == "win32" else _Pipes(proc, data)
+        pipes = _pipes(proc, prog.text.encode("utf-8"))
         ending, lingering = _exchange(pipes, proc, got, start + timeout, cap, result_grace)
     finally:
-        # Every path, a signal's too: nothing of the target's group outlives this call.
-        reaped = kill_group(proc)
-        if pipes is not None:
-            pipes.close()
-        with _LIVE_LOCK:
-            _LIVE.discard(proc)
+        reaped = _finish(proc, pipes)
     seconds = time.monotonic() - start
     killed = (
         "its process group was killed"
@@ -499,6 +495,88 @@ def run_program(
             f"{what}: {shown} printed a malformed result: {got.malformed}", "malformed"
         )
     return Outcome(result, got.stderr(), seconds, got.impostors, lingering)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """What a command printed, read under the same bounds as a target program."""
+
+    returncode: int | None  # None: no exit within the deadline (killed)
+    stdout: str
+    stderr: str
+    flood: bool  # it printed more than the cap: killed, and what came first is kept
+    seconds: float
+
+
+def run_capture(
+    argv: Sequence[str], timeout: float, cap: int = 1024 * 1024, what: str = "command"
+) -> Captured:
+    """Run `argv` with no input and keep what it prints, with run_program's bounds: a
+    deadline, an output cap, reading that stops shortly after the child exits (a detached
+    grandchild cannot hold it), and its process group killed before this returns, on every
+    path. TargetError ("missing") when it cannot be started."""
+    argv = list(argv)
+    start = time.monotonic()
+    proc = _start(argv, show_command(argv), what, None)
+    got = _Keeper(cap)
+    pipes: _Pipes | _ThreadPipes | None = None
+    try:
+        pipes = _pipes(proc, b"")
+        ending, _lingering = _exchange(pipes, proc, got, start + timeout, cap, RESULT_GRACE)
+    finally:
+        _finish(proc, pipes)
+    return Captured(
+        proc.returncode if ending == "exited" else None,
+        bytes(got.out).decode("utf-8", "replace"),
+        bytes(got.err).decode("utf-8", "replace"),
+        ending == "flood",
+        time.monotonic() - start,
+    )
+
+
+def _start(
+    argv: list[str], shown: str, what: str, env: dict[str, str] | None
+) -> subprocess.Popen[bytes]:
+    """The child, in its own session and registered for stop_all(); TargetError if it cannot
+    be started."""
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=env,
+        )
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+    except FileNotFoundError:
+        raise TargetError(f"{what}: command not found: {clean(argv[0])}", "missing") from None
+    except OSError as exc:
+        raise TargetError(
+            f"{what}: cannot run {shown}: {clean(exc.strerror or exc)}", "missing"
+        ) from None
+    except BaseException:  # a stop signal between the start and the registration
+        if proc is not None:
+            kill_group(proc)
+        raise
+    return proc
+
+
+def _pipes(proc: subprocess.Popen[bytes], data: bytes) -> _Pipes | _ThreadPipes:
+    return _ThreadPipes(proc, data) if sys.platform == "win32" else _Pipes(proc, data)
+
+
+def _finish(proc: subprocess.Popen[bytes], pipes: _Pipes | _ThreadPipes | None) -> bool:
+    """Every path, a signal's too: nothing of the child's group outlives its call. True when
+    the child was reaped."""
+    reaped = kill_group(proc)
+    if pipes is not None:
+        pipes.close()
+    with _LIVE_LOCK:
+        _LIVE.discard(proc)
+    return reaped
 
 
 def _signal_name(number: int) -> str:

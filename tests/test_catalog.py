@@ -26,7 +26,25 @@ def test_records_are_many_and_of_every_kind() -> None:
     assert kinds >= {
         "LoopRecord", "LoopRelease", "LoopGap", "Advisory", "SelectorRecord", "SelectCeiling",
         "SelectorCaveat", "PlatformRecord", "IdiomRecord", "ApiChange", "LibraryRule",
+        "LoopTrace",
     }  # fmt: skip
+
+
+def test_inspect_recognises_every_loop_of_the_catalog() -> None:
+    """inspect keeps no list of its own: a loop added to the catalog is one it looks for."""
+    from iodetect.catalog.loops import LOOP_TRACES, LOOPS
+    from iodetect.inspect import analysis, snapshot
+
+    assert [t.loop for t in LOOP_TRACES] == [lp.name for lp in LOOPS]
+    assert tuple(lp.name for lp in LOOPS) == analysis.LOOP_LIBRARIES
+    mapped = {
+        "uvloop": "/venv/lib/python3.12/site-packages/uvloop/loop.cpython-312-x86_64-linux-gnu.so",
+        "rloop": "/venv/lib/python3.12/site-packages/rloop/_rloop.cpython-312-x86_64-linux-gnu.so",
+        "winloop": "C:/venv/Lib/site-packages/winloop/loop.cp312-win_amd64.pyd",
+    }
+    for name, path in mapped.items():
+        found = [lib for lib, pattern in snapshot.LIBRARY_PATTERNS if pattern.search(path)]
+        assert found == [name], (name, found)
 
 
 @pytest.mark.parametrize(

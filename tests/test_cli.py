@@ -97,6 +97,22 @@ def test_a_signal_stops_the_check_whose_setup_holds_the_gil(
 
 # --- stdout: a closed pipe, a full disk, an encoding without the characters ----------------------
 
+SCAN_PROJECT = str(Path(__file__).parent / "scan_project")
+# scan's three formats, and inspect (text and JSON) of the test process itself: a Python process.
+OTHER_PRODUCTS = [
+    ("scan", SCAN_PROJECT, "--format", "json"),
+    ("scan", SCAN_PROJECT, "--format", "github"),
+    ("scan", SCAN_PROJECT),
+    *(
+        [
+            ("inspect", str(os.getpid()), "--no-plan", "--json"),
+            ("inspect", str(os.getpid()), "--no-plan"),
+        ]
+        if sys.platform == "linux"
+        else []
+    ),
+]
+
 
 @pytest.mark.parametrize(
     "args",
@@ -106,6 +122,7 @@ def test_a_signal_stops_the_check_whose_setup_holds_the_gil(
         ("snippet", "--facts", str(HOSTS / "linux.json")),
         ("check", "--json", "--connections", "10"),
         ("--help",),
+        *OTHER_PRODUCTS,
     ],
 )
 def test_a_closed_pipe_is_silent_and_exits_141(args: tuple[str, ...]) -> None:
@@ -129,6 +146,7 @@ def test_a_closed_pipe_is_silent_and_exits_141(args: tuple[str, ...]) -> None:
         ("report",),
         ("snippet", "--facts", str(HOSTS / "linux.json")),
         ("check", "--json", "--connections", "10"),
+        *OTHER_PRODUCTS,
     ],
 )
 def test_a_full_disk_on_stdout_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:

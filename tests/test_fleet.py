@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from iodetect import fleet, model
+from iodetect import fleet, model, recommend
 from iodetect.fleet import collected, rules
 from iodetect.fleet.builder import build
 from iodetect.fleet.document import Observation, Options, Source, observations_from_dict
@@ -105,6 +105,8 @@ def test_a_lowered_limit_fails_and_is_named_in_the_summary(tmp_path: Path) -> No
     assert web2["verdict"] == "fail"
     assert [f["code"] for f in web2["check"]["findings"] if f["level"] == "fail"] == ["nofile.hard"]
     assert "LimitNOFILE=1024" in web2["check"]["findings"][1]["remedy"]
+    # The remedy check and inspect give for the same limit.
+    assert web2["check"]["findings"][1]["remedy"] == recommend.nofile_remedy("nofile.hard", 1024)
     assert data["summary"]["failed"] == [
         {"name": "web2", "verdict": "fail", "reason": web2["check"]["findings"][1]["message"]}
     ]

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from inspect_servers import Spawner, gone, spawning, wait_for
 
+from iodetect import recommend
 from iodetect.inspect import analysis, procfs, runner, snapshot, sockets, syscalls
 from iodetect.inspect.model import SCHEMA_VERSION, Descriptors, Epoll, Thread
+from iodetect.text import clean, show_command
 
 from support import run_cli
 
@@ -143,7 +145,10 @@ def test_most_of_a_small_descriptor_limit_fails(spawn: Spawner) -> None:
     assert near["level"] == "fail" and "EMFILE" in near["message"]
     # Soft is already at the hard limit: only what starts the process can raise it.
     assert "hard limit" in near["remedy"] and "ulimit -n" not in near["remedy"], near
-    assert finding(doc, "nofile.hard")["level"] == "fail"  # 100 connections need 164
+    hard = finding(doc, "nofile.hard")  # 100 connections need 164
+    assert hard["level"] == "fail"
+    # The remedy check and fleet give for the same limit, to the same round figure.
+    assert hard["remedy"] == recommend.nofile_remedy("nofile.hard", 1024)
     assert code == 1
 
 
@@ -308,9 +313,10 @@ def test_hostile_names_are_cleaned_and_secrets_hidden(spawn: Spawner, tmp_path: 
     done = run_cli("inspect", str(server.pid))
     assert done.returncode in (0, 1), done.stderr
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "\\x1b]0;owned\\x07" in done.stdout  # escaped, not dropped: the evidence stays
     assert "hunter2" not in done.stdout and "--password=***" in done.stdout
     # Shown as the process has them: neither rich markup nor an emoji code is interpreted.
-    assert "[red]markup[/red] :warning:" in done.stdout and "\u26a0" not in done.stdout
+    assert "'[red]markup[/red]' :warning:" in done.stdout and "\u26a0" not in done.stdout
     _code, doc, _ = inspect_json(str(server.pid))
     assert not list(unprintable(doc))
     # Started through a link whose name holds an escape: the path it was started by is
@@ -400,15 +406,16 @@ def test_sockets_addresses_and_cleaning() -> None:
     assert sockets._address("0100007F:1F90") == ("127.0.0.1", 8080)
     assert sockets._address("00000000000000000000000001000000:0050") == ("[::1]", 80)
     assert sockets.loopback("[::1]:80") and not sockets.loopback("0.0.0.0:80")
-    assert procfs.clean("a\x1b[31mb\u202e\n") == "a\\x1b[31mb\\u202e\\x0a".replace(
-        "\\u202e", "\\x202e"
+    # Evidence keeps what the process holds visible, escaped: nothing of it acts on a terminal.
+    assert clean("a\x1b[31mb\u202e\n", 200, controls="escape") == "a\\x1b[31mb\\u202e\\x0a"
+    assert clean("\udcff.py", 200, controls="escape") == "\\xff.py"  # a byte that was not UTF-8
+    shown = show_command(
+        ["app", "--token", "s3cret", "postgres://u:pw@db/x"], 400, controls="escape"
     )
-    assert procfs.redact_command(["app", "--token", "s3cret", "postgres://u:pw@db/x"]) == (
-        "app --token *** postgres://***@db/x"
-    )
+    assert shown == "app --token '***' 'postgres://***@db/x'"
     # Deep paths (a CI checkout, a tox env) do not push the options out of what is shown.
     deep = ["/" + "d" * 60 + "/.tox/py311/bin/python", "/tmp/" + "p" * 80 + "/s.py", "--password=x"]
-    assert procfs.redact_command(deep).endswith("--password=***")
+    assert show_command(deep, 400, controls="escape").endswith("'--password=***'")
 
 
 def test_asyncio_ps_table_is_summarised() -> None:

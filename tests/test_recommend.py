@@ -29,6 +29,7 @@ from iodetect.recommend import (
     Plan,
     PythonRange,
     assess_nofile,
+    nofile_remedy,
     parse_needs,
     parse_python,
     recommend,
@@ -917,6 +918,14 @@ def test_descriptor_limit_rule_codes() -> None:
     mac = Limits(nofile_soft=256, nofile_hard=UNLIMITED, maxfilesperproc=10240)
     assert assess_nofile(mac, "darwin", 10241).code == "nofile.maxfilesperproc"
     assert assess_nofile(mac, "darwin", 10241).cap_text == "kern.maxfilesperproc 10240"
+
+
+def test_each_cap_has_its_own_remedy_in_every_command() -> None:
+    """The hard limit is raised by the parent; fs.nr_open and kern.maxfilesperproc by sysctl."""
+    assert "only its parent can raise it" in nofile_remedy("nofile.hard", 4096)
+    assert "sysctl -w fs.nr_open=4096" in nofile_remedy("nofile.nr_open", 4096)
+    assert "kern.maxfilesperproc=4096" in nofile_remedy("nofile.maxfilesperproc", 4096)
+    assert "ulimit -n 4096" in nofile_remedy("nofile.raisable", 4096)
 
 
 def test_huge_descriptor_limits_are_a_hazard_and_not_a_target() -> None:

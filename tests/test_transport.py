@@ -193,3 +193,73 @@ def test_control_characters_from_the_target_are_not_shown() -> None:
         fake("sys.stderr.write('\\x1b]0;owned\\x07\\x1b[2J\\nsecond line\\n'); sys.exit(2)")
     )
     assert "\x1b" not in str(err) and "\x07" not in str(err)
+
+
+# --- run_capture: a command whose output is the product (inspect's `asyncio ps`) ---------------
+
+
+def test_a_captured_command_keeps_its_output_and_status() -> None:
+    done = transport.run_capture(
+        [
+            sys.executable,
+            "-c",
+            "import sys; print('table'); print('oops', file=sys.stderr); sys.exit(3)",
+        ],
+        30,
+    )
+    assert (done.returncode, done.stdout, done.stderr.strip(), done.flood) == (
+        3,
+        "table\n",
+        "oops",
+        False,
+    )
+
+
+def test_a_captured_flood_is_killed_at_the_cap_with_its_start_kept() -> None:
+    start = time.monotonic()
+    done = transport.run_capture(["yes"], 60, cap=100_000)
+    assert time.monotonic() - start < 30  # the cap, not the deadline, ended it
+    assert done.flood and done.stdout.startswith("y\ny\n") and len(done.stdout) <= 100_000
+
+
+def test_a_captured_command_without_an_answer_is_killed_at_the_deadline() -> None:
+    start = time.monotonic()
+    done = transport.run_capture([sys.executable, "-c", "import time; time.sleep(100)"], 1.5)
+    assert 1.4 < time.monotonic() - start < 8
+    assert done.returncode is None and not done.flood
+
+
+def test_a_captured_command_is_not_held_by_a_detached_process(
+    tmp_path: Path, reaper: Reaper
+) -> None:
+    pid_file = reaper.pid_file(tmp_path / "daemon.pid")
+    code = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+        " start_new_session=True)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "print('done')\n"
+    )
+    start = time.monotonic()
+    done = transport.run_capture([sys.executable, "-c", code], 60)
+    assert time.monotonic() - start < 30  # not the daemon's 60 s, nor the deadline
+    assert (done.returncode, done.stdout) == (0, "done\n")
+
+
+def test_a_captured_command_leaves_nothing_in_its_group(tmp_path: Path, reaper: Reaper) -> None:
+    pid_file = reaper.pid_file(tmp_path / "child.pid")
+    code = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+        " stdout=subprocess.DEVNULL)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+    )
+    assert transport.run_capture([sys.executable, "-c", code], 30).returncode == 0
+    assert gone(read_pid(pid_file))
+
+
+def test_a_captured_command_that_cannot_start_is_one_line() -> None:
+    with pytest.raises(TargetError) as info:
+        transport.run_capture(["/nonexistent/iodetect-python"], 5, what="`asyncio ps`")
+    assert info.value.cause == "missing"
+    assert str(info.value) == "`asyncio ps`: command not found: /nonexistent/iodetect-python"

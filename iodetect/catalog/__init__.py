@@ -80,6 +80,7 @@ def all_records() -> tuple[object, ...]:
         *loops.LOOPS,
         *loops.LOOP_RELEASES,
         *loops.LOOP_GAPS,
+        *loops.LOOP_TRACES,
         *advisories.ADVISORIES,
         *mechanisms.SELECTORS,
         *mechanisms.CEILINGS,

@@ -25,3 +25,30 @@ SRC_LINUX_NR_OPEN = "proc(5): /proc/sys/fs/nr_open is the ceiling of RLIMIT_NOFI
 SRC_HARD = (
     "setrlimit(2): an unprivileged process may raise its soft limit up to the hard limit only"
 )
+
+# Remedies, in the same words in every command (check, fleet, inspect) for the same limit; {n}
+# is the figure to raise it to.
+NOFILE_REMEDY = (
+    "raise the open-files limit where the service starts: `ulimit -n {n}` in the shell or "
+    "entrypoint (up to the hard limit), `LimitNOFILE={n}` in the systemd unit, "
+    "`docker run --ulimit nofile={n}:{n}` (or `ulimits: nofile:` in compose); Kubernetes has no "
+    "per-pod setting, so raise it in the container runtime (containerd/CRI-O default ulimits or "
+    "LimitNOFILE= of its systemd unit) or with `ulimit -n` in the entrypoint; or have the "
+    "service raise its soft limit to the hard one at start-up (the module `iodetect snippet` "
+    "writes does)"
+)
+HARD_REMEDY = (
+    "the hard limit caps what a process may raise itself to; only its parent can raise it: "
+    "`LimitNOFILE={n}` in the systemd unit, `docker run --ulimit nofile={n}:{n}`, the container "
+    "runtime's default ulimits for Kubernetes, or /etc/security/limits.conf for logins"
+)
+NR_OPEN_REMEDY = (  # SRC_LINUX_NR_OPEN
+    "the hard limit is unlimited, and Linux caps it at fs.nr_open: raise it first "
+    "(`sysctl -w fs.nr_open={n}`), then " + HARD_REMEDY
+)
+MAXFILESPERPROC_REMEDY = (  # SRC_MACOS
+    "macOS caps every process at kern.maxfilesperproc: `sudo sysctl kern.maxfilesperproc={n}` "
+    "and `launchctl limit maxfiles {n} {n}`"
+)
+# Round figures a remedy suggests: the first at or above the need.
+ROUND_NOFILE = (1024, 4096, 8192, 16384, 65536, 262144, 1048576)

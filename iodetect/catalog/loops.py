@@ -8,7 +8,7 @@ the oldest usable release for a CPython minor is the first one built for it.
 
 from __future__ import annotations
 
-from iodetect.catalog.records import LoopGap, LoopRecord, LoopRelease
+from iodetect.catalog.records import LoopGap, LoopRecord, LoopRelease, LoopTrace
 
 UVLOOP = "MagicStack/uvloop"
 
@@ -126,6 +126,33 @@ LOOP_GAPS: tuple[LoopGap, ...] = (
         "loop.sendfile, sock_sendfile, sock_recvfrom, sock_sendto, connect_accepted_socket",
         None,
         "gi0baro/rloop README: 'RLoop also doesn't implement the following methods'",
+    ),
+)
+
+# What `inspect` looks for in a process: each loop's native module in the memory map (mapped
+# means imported, not running), and the wake-up it registers in its own epoll instance, where
+# asyncio's loop wakes itself through a socket pair instead (cpython
+# Lib/asyncio/selector_events.py, _make_self_pipe).
+LOOP_TRACES: tuple[LoopTrace, ...] = (
+    LoopTrace(
+        "uvloop",
+        r"/uvloop/loop\.[^/]*\.so$",
+        "libuv's wake-up (uv_async)",
+        "libuv src/unix/async.c, uv__async_start: eventfd() on Linux; "
+        f"{UVLOOP} setup.py builds the extension uvloop.loop",
+    ),
+    LoopTrace(
+        "winloop",
+        r"/winloop/loop\.[^/]*\.(so|pyd)$",
+        "",
+        "Vizonex/Winloop README: a port of uvloop; its extension is winloop.loop",
+    ),
+    LoopTrace(
+        "rloop",
+        r"/rloop/_rloop\.[^/]*\.so$",
+        "rloop's wake-up (mio's Waker)",
+        "gi0baro/rloop src/event_loop.rs (mio's Waker); mio src/sys/unix/waker/eventfd.rs: an "
+        "eventfd on Linux; the extension is rloop._rloop",
     ),
 )
 

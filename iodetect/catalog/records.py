@@ -105,6 +105,16 @@ class LoopRelease:
 
 
 @dataclass(frozen=True)
+class LoopTrace:
+    """How an alternative loop shows from outside a Linux process (`iodetect inspect`)."""
+
+    loop: LoopName
+    module: str  # a regular expression for its native module's path in /proc/PID/maps
+    wakeup: str  # what the eventfd it registers in its epoll instance is, for people; "" unknown
+    source: str
+
+
+@dataclass(frozen=True)
 class LoopGap:
     """Something the stdlib loop offers that this loop lacks."""
 

@@ -1,5 +1,8 @@
 """Findings, the check's only output: a level, a stable code, a message and a remedy.
 
+The Finding type is every command's (iodetect.findings); here are the check's steps and the
+recorder that runs them.
+
 Codes are stable names for scripts (`jq 'select(.code == "nofile.hard")'`); messages are for
 people and may change. Every string that came from the target is cleaned before it is put in
 a message. Each step runs isolated and within its share of the deadline, so that a crash in one
@@ -10,13 +13,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from iodetect.errors import UsageError
+from iodetect.findings import LEVELS, Finding
 from iodetect.text import clean
 
-LEVELS = ("ok", "warn", "fail")
 STEPS = ("probe", "limits", "recommend", "setup", "selftest")
 
 # Failed findings that mean the target could not be reached: the check exits 2, as every other
@@ -24,17 +26,6 @@ STEPS = ("probe", "limits", "recommend", "setup", "selftest")
 UNREACHABLE = frozenset({"probe.target", "probe.deadline", "probe.flood"})
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One outcome of the check, in the style of doctor commands."""
-
-    step: str  # one of STEPS
-    level: str  # one of LEVELS
-    message: str
-    remedy: str | None = None
-    code: str = ""  # a stable name for scripts, e.g. "nofile.hard"
 
 
 class Deadline:
@@ -82,3 +73,6 @@ class Recorder:
             detail = f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
             self.add(step, "fail", f"the {step} step crashed: {detail}", code=f"{step}.crash")
             return None
+
+
+__all__ = ["LEVELS", "STEPS", "UNREACHABLE", "Deadline", "Finding", "Recorder"]

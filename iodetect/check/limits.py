@@ -11,22 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iodetect import recommend
+from iodetect.catalog import limits as catalog_limits
 from iodetect.check.findings import Recorder
 from iodetect.check.options import NOFILE_HEADROOM, Options, needed_nofile
 from iodetect.model import Facts
 
-NOFILE_REMEDY = (
-    "raise the open-files limit where the service starts: `ulimit -n {n}` in the shell or "
-    "entrypoint (up to the hard limit), `LimitNOFILE={n}` in the systemd unit, "
-    "`docker run --ulimit nofile={n}:{n}` (or `ulimits: nofile:` in compose); Kubernetes has no "
-    "per-pod setting, so raise it in the container runtime (containerd/CRI-O default ulimits or "
-    "LimitNOFILE= of its systemd unit) or with `ulimit -n` in the entrypoint"
-)
-HARD_REMEDY = (
-    "the hard limit caps what a process may raise itself to; only its parent can raise it: "
-    "`LimitNOFILE={n}` in the systemd unit, `docker run --ulimit nofile={n}:{n}`, the container "
-    "runtime's default ulimits for Kubernetes, or /etc/security/limits.conf for logins"
-)
+# The remedies and the round figure are every command's (catalog.limits, recommend).
+NOFILE_REMEDY = catalog_limits.NOFILE_REMEDY
+HARD_REMEDY = catalog_limits.HARD_REMEDY
+suggest = recommend.suggest_nofile
 
 
 @dataclass(frozen=True)
@@ -45,14 +38,6 @@ def limit(value: int | None) -> float | None:
 
 def show(value: int | None) -> str:
     return "unlimited" if value is not None and value < 0 else str(value)
-
-
-def suggest(need: int) -> int:
-    """A round figure at or above the need."""
-    for n in (1024, 4096, 8192, 16384, 65536, 262144, 1048576):
-        if n >= need:
-            return n
-    return need
 
 
 def judge_descriptors(
@@ -74,7 +59,7 @@ def judge_descriptors(
             "fail",
             f"{verdict.cap_text} is below the {need} this service needs ({wanted}); no process "
             "can raise it itself",
-            HARD_REMEDY.format(n=suggest(need)),
+            recommend.nofile_remedy(verdict.code, suggest(need)),
             "nofile.hard",
         )
         return Judgement(tuple(c for c in plan.conflicts if c.code in recommend.NOFILE_FAILING))

@@ -8,6 +8,7 @@ from typing import Any
 from iodetect.check.findings import UNREACHABLE, Finding
 from iodetect.check.report import Report, report_dict
 from iodetect.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from iodetect.findings import failing
 
 SCHEMA_VERSION = 1
 CHECK_KIND = "iodetect.check"
@@ -25,8 +26,7 @@ class Result:
     @property
     def failed(self) -> tuple[Finding, ...]:
         """The findings that fail the check: failures, and with --strict warnings too."""
-        bad = ("warn", "fail") if self.strict else ("fail",)
-        return tuple(f for f in self.findings if f.level in bad)
+        return failing(self.findings, self.strict)
 
     @property
     def exit_code(self) -> int:

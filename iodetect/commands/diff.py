@@ -49,7 +49,7 @@ def diff(
     from iodetect import recommend as rec
     from iodetect.fleet import comparison
     from iodetect.fleet.collected import CollectError, read_document
-    from iodetect.fleet.text import clean
+    from iodetect.text import clean
 
     if loop not in rec.LOOP_CHOICES:
         fail(f"unknown loop {loop!r} (choose from {', '.join(rec.LOOP_CHOICES)})")

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from iodetect import output
 from iodetect.commands._common import (
     EXIT_OK,
     LoopOption,
@@ -17,6 +18,7 @@ from iodetect.commands._common import (
     fail,
     note,
 )
+from iodetect.text import clean
 
 
 def inspect(
@@ -115,7 +117,7 @@ def inspect(
     if workers is not None and serve is None:
         fail("--workers applies to --serve")
     from iodetect import recommend
-    from iodetect.inspect import inspector, procfs
+    from iodetect.inspect import inspector
 
     if loop not in recommend.LOOP_CHOICES:
         fail(f"--loop must be one of {', '.join(recommend.LOOP_CHOICES)}, not {loop!r}")
@@ -146,7 +148,7 @@ def inspect(
         strict=strict,
     )
     progress = _Progress(watch is not None)
-    try:
+    try:  # an InspectError or a signal ends the command in iodetect.cli, with its exit code
         if serve is not None:
             from iodetect.inspect import serve as serving
 
@@ -154,33 +156,25 @@ def inspect(
         else:
             pids = _pids(pid, port, match)
             report = inspector.inspect(pids, options, progress)
-    except procfs.InspectError as exc:
+    finally:
         progress.done()
-        fail(str(exc))
-    except KeyboardInterrupt:
-        progress.done()
-        note("iodetect: inspect interrupted; everything it started was stopped")
-        raise typer.Exit(130) from None
-    progress.done()
     if json_out:
         import json
 
         from iodetect.inspect.model import to_dict
 
-        typer.echo(json.dumps(to_dict(report), indent=2))
+        output.echo(json.dumps(to_dict(report), indent=2))
     else:
-        from rich.console import Console
-
         from iodetect.inspect.render import show
 
         # No emoji codes: ":warning:" in a command line is text, not a picture.
-        show(report, Console(highlight=False, soft_wrap=True, emoji=False))
+        show(report, output.console(highlight=False, soft_wrap=True, emoji=False))
     if report.exit_code != EXIT_OK:
         raise typer.Exit(report.exit_code)
 
 
 def _pids(pid: int | None, port: int | None, match: str | None) -> list[int]:
-    from iodetect.inspect import procfs, targets
+    from iodetect.inspect import targets
 
     if pid is not None:
         return [pid]
@@ -188,7 +182,8 @@ def _pids(pid: int | None, port: int | None, match: str | None) -> list[int]:
     for line in found.notes:
         note(f"iodetect: {line}")
     if not found.pids:
-        what = f"TCP port {port}" if port is not None else f"--match {procfs.clean(match or '')!r}"
+        pattern = clean(match or "", 200, controls="escape")
+        what = f"TCP port {port}" if port is not None else f"--match {pattern!r}"
         fail(f"no process to inspect for {what}")
     return list(found.pids)
 

@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 
+from iodetect import output
 from iodetect.commands._common import PythonOption, fail, note
 
 FORMATS = ("text", "json", "github")
@@ -105,21 +106,20 @@ def scan(
 
         from iodetect.scan.report import to_dict
 
-        typer.echo(json.dumps(to_dict(result), indent=2))
+        output.echo(json.dumps(to_dict(result), indent=2))
     elif fmt == "github":
         from iodetect.scan.render import github_lines, summary_lines
 
         for line in github_lines(result):
-            typer.echo(line)
+            output.echo(line)
         for text, _ in summary_lines(result, 100):
             note(text)
     else:
-        from rich.console import Console
         from rich.text import Text
 
         from iodetect.scan.render import text_lines
 
-        console = Console(highlight=False, soft_wrap=True)
+        console = output.console(highlight=False, soft_wrap=True)
         for text, style in text_lines(result, console.width, verbose):
             console.print(Text(text, style=style or ""))
     raise typer.Exit(result.exit_code)

@@ -20,8 +20,8 @@ from iodetect.fleet.document import (
     Target,
     TargetCheck,
 )
-from iodetect.fleet.text import clean
 from iodetect.model import show_limit
+from iodetect.text import clean
 
 if TYPE_CHECKING:
     from iodetect.model import Facts

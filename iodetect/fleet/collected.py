@@ -35,7 +35,7 @@ from iodetect.fleet.document import (
     read_facts,
     unique_names,
 )
-from iodetect.fleet.text import clean
+from iodetect.text import clean
 
 # A facts document is a few kilobytes; a fleet document holds one per target.
 MAX_FILE_BYTES = 16 << 20
@@ -111,7 +111,7 @@ def _failed(item: _File, message: str) -> Observation:
 def target_name(filename: str) -> str:
     """A file's name as a target's name: without `.json` (web1.json -> web1), cleaned."""
     name = filename[:-5] if filename.lower().endswith(".json") and len(filename) > 5 else filename
-    return clean(name, NAME_LIMIT) or "(unnamed)"
+    return clean(name, NAME_LIMIT).strip() or "(unnamed)"
 
 
 # --- finding the files -------------------------------------------------------------------------
@@ -283,8 +283,8 @@ def _facts(data: dict[str, Any], name: str, source: Source) -> Observation:
             f"not iodetect facts (kind is {clean(repr(kind), 60)}, expected {model.FACTS_KIND!r})"
         )
     inner = data.get("name")
-    if isinstance(inner, str) and clean(inner):
-        name = clean(inner, NAME_LIMIT)
+    if isinstance(inner, str) and clean(inner).strip():
+        name = clean(inner, NAME_LIMIT).strip()
     # What `report --json` adds beside the facts (derived, so recomputed) and a name an engine
     # may add are not facts.
     body = {k: v for k, v in data.items() if k not in ("name", "bench")}
@@ -298,8 +298,8 @@ def _facts(data: dict[str, Any], name: str, source: Source) -> Observation:
 def _engine_result(data: dict[str, Any], name: str, source: Source) -> Observation:
     """An engine's result record: the probe's output is in `stdout`, or the engine says why not."""
     inner = data.get("name")
-    if isinstance(inner, str) and clean(inner):
-        name = clean(inner, NAME_LIMIT)
+    if isinstance(inner, str) and clean(inner).strip():
+        name = clean(inner, NAME_LIMIT).strip()
     rc = data.get("rc")
     if data.get("unreachable") is True or data.get("failed") is True or rc not in (0, None):
         parts = [

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from iodetect.fleet.document import Observation
-from iodetect.fleet.text import clean
 from iodetect.model import show_limit
+from iodetect.text import clean
 
 if TYPE_CHECKING:
     from iodetect.model import Facts

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from iodetect import model
-from iodetect.fleet.text import clean
+from iodetect.text import clean
 
 if TYPE_CHECKING:
     from iodetect.check import Finding
@@ -262,7 +262,11 @@ def _observation(item: Any, index: int, origin: str) -> Observation:
     if not isinstance(item, dict):
         return Observation(fallback, Source("file", origin), error="not a target object")
     name = item.get("name")
-    name = clean(name, NAME_LIMIT) if isinstance(name, str) and clean(name) else fallback
+    name = (
+        clean(name, NAME_LIMIT).strip()
+        if isinstance(name, str) and clean(name).strip()
+        else fallback
+    )
     src = item.get("source")
     if (
         isinstance(src, dict)
@@ -277,7 +281,9 @@ def _observation(item: Any, index: int, origin: str) -> Observation:
     error = item.get("error")
     facts_data = item.get("facts")
     if facts_data is None:
-        reason = clean(error) if isinstance(error, str) and clean(error) else "no facts"
+        reason = (
+            clean(error).strip() if isinstance(error, str) and clean(error).strip() else "no facts"
+        )
         return Observation(name, source, error=reason, seconds=seconds)
     try:
         facts = read_facts(facts_data)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 from iodetect.fleet.document import Observation, Source
-from iodetect.fleet.text import clean, show_command
+from iodetect.text import clean, show_command
 
 
 def observe(name: str, command: str | Sequence[str], timeout: float) -> Observation:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from iodetect.fleet.document import COLUMNS, Fleet, Target
-from iodetect.fleet.text import clean
+from iodetect.text import clean
 
 MARK = "*"
 VERDICT_STYLES = {

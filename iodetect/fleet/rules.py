@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from iodetect.fleet.text import clean
 from iodetect.model import show_limit
+from iodetect.text import clean
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,12 +22,6 @@ if TYPE_CHECKING:
     from iodetect.recommend import Needs, Plan
 
     _Add = Callable[[str, str, str, "str | None", str], None]
-
-HARD_REMEDY = (
-    "the hard limit caps what a process may raise itself to; only its parent can raise it: "
-    "`LimitNOFILE={n}` in the systemd unit, `docker run --ulimit nofile={n}:{n}`, the container "
-    "runtime's default ulimits for Kubernetes, or /etc/security/limits.conf for logins"
-)
 
 
 def needs_for(options: Options) -> Needs:
@@ -128,7 +122,7 @@ def _limits(facts: Facts, plan: Plan, options: Options, add: _Add) -> bool:
             "fail",
             f"{verdict.cap_text} is below the {need} this service needs ({wanted}); no process "
             "can raise it itself",
-            HARD_REMEDY.format(n=_suggest(need)),
+            recommend.nofile_remedy(verdict.code, recommend.suggest_nofile(need)),
             verdict.code,
         )
         return True
@@ -197,11 +191,3 @@ def verdict(findings: tuple[Finding, ...]) -> str:
     if "fail" in levels:
         return "fail"
     return "warn" if "warn" in levels else "pass"
-
-
-def _suggest(need: int) -> int:
-    """A round figure at or above the need."""
-    for n in (1024, 4096, 8192, 16384, 65536, 262144, 1048576):
-        if n >= need:
-            return n
-    return need

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 
+from iodetect.catalog.loops import LOOP_TRACES
+from iodetect.catalog.mechanisms import SELECTOR_CLASSES
 from iodetect.inspect import syscalls
 from iodetect.inspect.model import Descriptors, Loop, Thread
 
-LOOP_LIBRARIES = ("uvloop", "winloop", "rloop")
-SELECTOR_OF = {"epoll": "EpollSelector", "poll": "PollSelector", "select": "SelectSelector"}
+# The loops, their wake-ups and the selector classes are the catalog's (catalog.loops,
+# catalog.mechanisms): inspect keeps no list of its own.
+LOOP_LIBRARIES: tuple[str, ...] = tuple(t.loop for t in LOOP_TRACES)
+WAKEUPS: dict[str, str] = {t.loop: t.wakeup for t in LOOP_TRACES if t.wakeup}
 SOCKET_KINDS = ("tcp", "unix", "udp", "socket")
-# How each alternative loop wakes itself on Linux: an eventfd in its epoll instance.
-WAKEUPS = {
-    "uvloop": "libuv's wake-up (uv_async)",  # libuv src/unix/async.c, uv__async_start
-    "rloop": "rloop's wake-up (mio's Waker)",  # rloop src/event_loop.rs; mio waker/eventfd.rs
-}
 
 
 def registered(thread: Thread, desc: Descriptors) -> int | None:
@@ -129,7 +128,7 @@ def _loop_of(
         running=running,
         mechanism=thread.kind,
         call=thread.call,
-        selector=SELECTOR_OF.get(thread.kind or "") if running == "asyncio" else None,
+        selector=SELECTOR_CLASSES.get(thread.kind or "") if running == "asyncio" else None,
         thread=thread.tid,
         registered=count,
         evidence=tuple(evidence),
@@ -190,7 +189,7 @@ def _unseen(desc: Descriptors, library: str | None, evidence: list[str]) -> Loop
         running=guess,
         mechanism="epoll",
         call=None,
-        selector=SELECTOR_OF["epoll"] if guess == "asyncio" else None,
+        selector=SELECTOR_CLASSES["epoll"] if guess == "asyncio" else None,
         thread=None,
         registered=epoll.registered,
         evidence=tuple(evidence),

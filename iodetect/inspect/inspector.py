@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from iodetect.errors import InspectError
 from iodetect.inspect import procfs, runner, snapshot, verdict
 from iodetect.inspect import watch as watching
 from iodetect.inspect.model import Finding, Inspection, Report, Snapshot
-from iodetect.inspect.procfs import InspectError
+from iodetect.text import clean
 
 if TYPE_CHECKING:
     from iodetect.model import Facts
@@ -64,7 +65,7 @@ class _Facts:
             try:
                 self.cache[argv] = probe.get_facts(python=list(argv), timeout=timeout)
             except (transport.TargetError, FactsError) as exc:
-                self.cache[argv] = procfs.clean(str(exc), 300)
+                self.cache[argv] = clean(str(exc), 300, controls="escape")
         return self.cache[argv]
 
 

@@ -6,20 +6,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from iodetect import findings
+from iodetect.errors import EXIT_FAILED, EXIT_OK
+
 SCHEMA_VERSION = 1
 INSPECT_KIND = "iodetect.inspect"
-LEVELS = ("ok", "warn", "fail")
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One conclusion, in the style of `iodetect check`: a level, a message, a remedy, a code."""
+class Finding(findings.Finding):
+    """Every command's finding (a level, a code, a message, a remedy), about one process.
 
-    step: str  # interpreter, loop, descriptors, plan, watch, tasks, serve
-    level: str  # one of LEVELS
-    message: str
-    remedy: str | None = None
-    code: str = ""  # stable, for scripts: e.g. "loop.plan", "nofile.near"
+    Steps: interpreter, loop, descriptors, plan, watch, tasks, serve."""
+
     pid: int | None = None  # the process it is about; None for the whole run
 
 
@@ -210,12 +209,11 @@ class Report:
 
     @property
     def failed(self) -> tuple[Finding, ...]:
-        bad = ("warn", "fail") if self.strict else ("fail",)
-        return tuple(f for f in self.findings if f.level in bad)
+        return findings.failing(self.findings, self.strict)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return EXIT_FAILED if self.failed else EXIT_OK
 
     @property
     def ok(self) -> bool:

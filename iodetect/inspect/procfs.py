@@ -3,25 +3,23 @@
 A process under inspection can exit at any moment, its PID can be reused, and everything it
 controls (its command line, thread names, file names, the paths it maps) may be hostile: a
 terminal escape in a file name, a line that never ends. So every read has a size cap, every
-string shown passes through `clean()`, and an error names what happened in one line.
+string shown passes through `iodetect.text.clean(..., controls="escape")`, and an error
+names what happened in one line.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import time
 from collections.abc import Iterator
+
+from iodetect.errors import InspectError
 
 PROC = "/proc"
 TEXT_LIMIT = 64 * 1024  # status, limits, stat, fdinfo of an ordinary descriptor
 MAPS_LIMIT = 8 * 1024 * 1024  # a large process maps a few thousand files
 LINK_LIMIT = 4096
-
-
-class InspectError(Exception):
-    """Something that stops the inspection of one process; str() is one line for people."""
 
 
 class ProcessGone(InspectError):
@@ -155,45 +153,3 @@ def alive(pid: int, started: int) -> bool:
         return int(fields[19]) == started and fields[0] != "Z"
     except (OSError, ValueError, IndexError):
         return False
-
-
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
-
-
-def clean(text: str, limit: int = 200) -> str:
-    """Text from the target made safe to show: control and bidi characters escaped, shortened."""
-    text = text.encode("utf-8", "replace").decode("utf-8", "replace")
-    shown = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    if len(shown) > limit:
-        shown = shown[: max(0, limit - 3)] + "..."
-    return shown
-
-
-_SECRET_OPTION = re.compile(r"(?i)(pass|secret|token|key|auth|credential)")
-
-
-def redact_command(argv: list[str], limit: int = 400) -> str:
-    """A command line to show: values of options that look secret are hidden, then cleaned.
-
-    The limit is generous: a launch command is the evidence `inspect` is read for, and a
-    virtualenv path alone can take a hundred characters."""
-    shown: list[str] = []
-    hide_next = False
-    for arg in argv[:64]:
-        if hide_next:
-            shown.append("***")
-            hide_next = False
-            continue
-        if arg.startswith("-") and _SECRET_OPTION.search(arg):
-            if "=" in arg:
-                shown.append(arg.split("=", 1)[0] + "=***")
-            else:
-                shown.append(arg)
-                hide_next = True
-            continue
-        if "://" in arg and "@" in arg:  # credentials in a URL: scheme://user:pass@host
-            scheme, rest = arg.split("://", 1)
-            shown.append(scheme + "://***@" + rest.rsplit("@", 1)[-1])
-            continue
-        shown.append(arg)
-    return clean(" ".join(shown), limit)

@@ -8,20 +8,17 @@ iodetect's environment nor the current directory shadows its modules.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iodetect.inspect import procfs
+from iodetect import transport
 from iodetect.inspect.model import Snapshot, Tasks
+from iodetect.text import clean
 
 OUTPUT_LIMIT = 1024 * 1024
 
@@ -41,8 +38,6 @@ def _euid() -> int:
 def interpreter_command(snap: Snapshot, python: str | Sequence[str] | None = None) -> Command:
     """argv that runs the process's interpreter (with its environment) reading stdin."""
     if python is not None:
-        from iodetect import transport
-
         return Command(tuple(transport.split_command(python)), "given with --python")
     interp = snap.interpreter
     if interp.embedded or interp.run is None:
@@ -90,72 +85,6 @@ def interpreter_command(snap: Snapshot, python: str | Sequence[str] | None = Non
     return Command((*prefix, run, "-I"), "nsenter" if contained else None)
 
 
-def run_bounded(
-    argv: Sequence[str], timeout: float, limit: int = OUTPUT_LIMIT
-) -> tuple[int | None, str, str, bool]:
-    """(exit status or None on timeout, stdout, stderr, output cut); the group is killed late."""
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    import selectors
-
-    assert proc.stdout is not None and proc.stderr is not None
-    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    buffers: dict[int, bytearray] = {out_fd: bytearray(), err_fd: bytearray()}
-    end = time.monotonic() + timeout
-    cut = False
-    try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            sel.register(proc.stderr, selectors.EVENT_READ)
-            while sel.get_map():
-                left = end - time.monotonic()
-                if left <= 0:
-                    _kill(proc)
-                    return None, "", "", False
-                for key, _ in sel.select(left):
-                    chunk = os.read(key.fd, 65536)
-                    if not chunk:
-                        sel.unregister(key.fileobj)
-                        continue
-                    buf = buffers[key.fd]
-                    buf += chunk
-                    if len(buf) > limit:  # enough: a flood is cut, not buffered
-                        cut = True
-                        del buf[limit:]
-                        sel.unregister(key.fileobj)
-            proc.wait(max(0.1, end - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        return None, "", "", False
-    except BaseException:
-        _kill(proc)
-        raise
-    finally:
-        proc.stdout.close()
-        proc.stderr.close()
-    return (
-        proc.returncode,
-        bytes(buffers[out_fd]).decode("utf-8", "replace"),
-        bytes(buffers[err_fd]).decode("utf-8", "replace"),
-        cut,
-    )
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if sys.platform != "win32":
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    else:  # pragma: no cover
-        proc.kill()
-    with contextlib.suppress(Exception):
-        proc.communicate(timeout=5)
-
-
 _ROW = re.compile(r"^\s*(\d+)\s+(0x[0-9a-fA-F]+)\s")
 
 
@@ -182,20 +111,23 @@ def tasks(snap: Snapshot, timeout: float) -> Tasks:
             return Tasks(False, "the process is in another PID namespace")
         argv.insert(1, "--pid")
         pid = snap.ns_pid
-    start = time.monotonic()
     try:
-        code, out, err, _cut = run_bounded([*argv, "-m", "asyncio", "ps", str(pid)], timeout)
-    except OSError as exc:
-        return Tasks(False, f"could not run the interpreter: {exc.strerror or exc}")
-    seconds = time.monotonic() - start
-    if code is None:
+        done = transport.run_capture(
+            [*argv, "-m", "asyncio", "ps", str(pid)], timeout, OUTPUT_LIMIT, "`asyncio ps`"
+        )
+    except transport.TargetError as exc:
+        return Tasks(False, clean(str(exc), 240, controls="escape"))
+    seconds = done.seconds
+    if done.flood:
+        return Tasks(False, f"`asyncio ps` printed more than {OUTPUT_LIMIT} bytes; killed")
+    if done.returncode is None:
         return Tasks(False, f"`asyncio ps` gave no answer within {timeout:.1f} s; killed")
-    lines = out.splitlines()
-    if code != 0 or not any(line.startswith("---") for line in lines):
-        from iodetect.transport import last_line
-
-        why = last_line(err if err.strip() else out)
-        return Tasks(False, procfs.clean(f"`asyncio ps` failed: {why}", 240), seconds=seconds)
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or not any(line.startswith("---") for line in lines):
+        why = transport.last_line(done.stderr if done.stderr.strip() else done.stdout)
+        return Tasks(
+            False, clean(f"`asyncio ps` failed: {why}", 240, controls="escape"), seconds=seconds
+        )
     return summarise(lines, seconds)
 
 
@@ -222,7 +154,7 @@ def summarise(lines: list[str], seconds: float | None = None) -> Tasks:
         if 0 < start < end <= len(line) and line[start - 1] == " ":
             stack = line[start:end].strip()
             if stack:
-                stacks[procfs.clean(stack, 100)] += 1
+                stacks[clean(stack, 100, controls="escape")] += 1
     return Tasks(
         True,
         None,

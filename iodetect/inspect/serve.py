@@ -29,22 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import IO, Any
 
+from iodetect.errors import InspectError, ServeError
 from iodetect.inspect import inspector, procfs, sockets, syscalls, targets
 from iodetect.inspect.model import Finding, Report, Serve
+from iodetect.text import clean, show_command
 
 POLL = 0.25
 GRACE = 5.0  # from SIGTERM to SIGKILL
 OUTPUT_TAIL = 64 * 1024
 
 _PYTHONISH = re.compile(r"/(python|pypy)[0-9.]*t?$|/libpython\d|\.cpython-\d+")
-
-
-class ServeError(procfs.InspectError):
-    """The command could not be started at all (exit 2)."""
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM while serving: unwind like Ctrl-C, so that everything started is stopped."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +164,7 @@ def _tail(log: IO[bytes]) -> tuple[str, ...]:
         text = log.read().decode("utf-8", "replace")
     except OSError:
         return ()
-    lines = [procfs.clean(ln, 200) for ln in text.splitlines() if ln.strip()]
+    lines = [clean(ln, 200, controls="escape") for ln in text.splitlines() if ln.strip()]
     return tuple(lines[-8:])
 
 
@@ -194,7 +188,7 @@ def stop(
 ) -> tuple[float, tuple[int, ...]]:
     """SIGTERM everything started, SIGKILL what is left after `grace`; (seconds, survivors)."""
     start = time.monotonic()
-    with contextlib.suppress(procfs.InspectError, OSError):
+    with contextlib.suppress(InspectError, OSError):
         _tree(proc.pid, seen)  # pick up processes started since the last look
     if sys.platform == "win32":  # pragma: no cover
         proc.kill()
@@ -239,15 +233,9 @@ def serve(
     start = time.monotonic()
     findings: list[Finding] = []
     seen: dict[int, int] = {}
-    shown = procfs.clean(shlex.join(argv), 200)
-    previous = None
-    if sys.platform != "win32":
-
-        def _term(_sig: int, _frame: Any) -> None:
-            raise _Terminated
-
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            previous = signal.signal(signal.SIGTERM, _term)
+    shown = show_command(argv, 200, controls="escape")
+    # SIGINT, SIGTERM and SIGHUP unwind through the finally clauses below (iodetect.cli), so
+    # everything the command started is stopped on every path.
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally clause below
     try:
         try:
@@ -259,7 +247,8 @@ def serve(
                 start_new_session=True,
             )
         except FileNotFoundError:
-            raise ServeError(f"--serve: command not found: {procfs.clean(argv[0], 120)}") from None
+            missing = clean(argv[0], 120, controls="escape")
+            raise ServeError(f"--serve: command not found: {missing}") from None
         except OSError as exc:
             raise ServeError(f"--serve: cannot run {shown}: {exc.strerror or exc}") from None
         with contextlib.suppress(procfs.ProcessGone):
@@ -271,8 +260,6 @@ def serve(
             stop_seconds, left = stop(proc, seen)
     finally:
         log.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     return _stopped(report, stop_seconds, left, len(seen), start)
 
 

@@ -16,6 +16,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from iodetect.catalog.loops import LOOP_TRACES
+from iodetect.errors import InspectError
 from iodetect.inspect import analysis, procfs, sockets, syscalls
 from iodetect.inspect.model import (
     Descriptors,
@@ -25,7 +27,8 @@ from iodetect.inspect.model import (
     Snapshot,
     Thread,
 )
-from iodetect.inspect.procfs import AccessDenied, InspectError, NotPython, ProcessGone
+from iodetect.inspect.procfs import AccessDenied, NotPython, ProcessGone
+from iodetect.text import clean, show_command
 
 FD_SCAN_LIMIT = 200_000  # descriptors counted
 FD_READ_LIMIT = 65_536  # descriptors whose targets are read
@@ -38,12 +41,10 @@ FDINFO_CHUNK = 256 * 1024
 SAMPLES = 8
 SPACING = 0.025
 
-# Libraries worth naming when mapped: the alternative loops, and servers or runtimes that
-# bring their own (their native modules show in /proc/PID/maps).
+# Libraries worth naming when mapped: the alternative loops (the catalog's), and servers or
+# runtimes that bring their own (their native modules show in /proc/PID/maps).
 LIBRARY_PATTERNS = (
-    ("uvloop", re.compile(r"/uvloop/loop\.[^/]*\.so$")),
-    ("winloop", re.compile(r"/winloop/loop\.[^/]*\.(so|pyd)$")),
-    ("rloop", re.compile(r"/rloop/_rloop\.[^/]*\.so$")),
+    *((t.loop, re.compile(t.module)) for t in LOOP_TRACES),
     ("granian", re.compile(r"/granian/_granian\.[^/]*\.so$")),
     ("gevent", re.compile(r"/gevent/[^/]*\.so$")),
     ("httptools", re.compile(r"/httptools/parser/parser\.[^/]*\.so$")),
@@ -87,7 +88,7 @@ def _status(pid: int) -> _Status:
 
     ns = fields.get("NSpid", "").split()
     return _Status(
-        name=procfs.clean(fields.get("Name", "?"), 32),
+        name=clean(fields.get("Name", "?"), 32, controls="escape"),
         tgid=num("Tgid", pid),
         ppid=num("PPid"),
         uid=num("Uid", 0, 1),  # the effective uid
@@ -220,7 +221,7 @@ def recognise(
         evidence.insert(0, f"executable {base}")
     if not evidence:
         raise NotPython(
-            f"its executable is {procfs.clean(exe, 120)} and it maps no Python runtime "
+            f"its executable is {clean(exe, 120, controls='escape')} and it maps no Python runtime "
             "(libpython, Python extension modules)"
         )
     embedded = exe_match is None
@@ -231,10 +232,10 @@ def recognise(
         implementation=implementation,
         version=version,
         free_threaded=free,
-        executable=procfs.clean(exe, 300),
-        evidence=procfs.clean(", ".join(evidence), 300),
-        venv=procfs.clean(venv, 300) if venv else None,
-        run_path=procfs.clean(run_path, 300) if run_path else None,
+        executable=clean(exe, 300, controls="escape"),
+        evidence=clean(", ".join(evidence), 300, controls="escape"),
+        venv=clean(venv, 300, controls="escape") if venv else None,
+        run_path=clean(run_path, 300, controls="escape") if run_path else None,
         run=run_path,
         replaced=replaced,
         embedded=embedded,
@@ -405,7 +406,7 @@ def read_descriptors(
     listening: list[str] = []
     listen_inodes: list[int] = []
     established = 0
-    labels = {n: procfs.clean(t, 120) for n, t in targets.items()}
+    labels = {n: clean(t, 120, controls="escape") for n, t in targets.items()}
     for n, target in targets.items():
         kind = kinds[n]
         inode = sockets.socket_inode(target)
@@ -519,7 +520,7 @@ class _Sampler:
 def _thread_info(pid: int, tid: int) -> tuple[str, str, int]:
     base = procfs.path(pid, "task", str(tid))
     try:
-        name = procfs.clean(procfs.read_text(base + "/comm", 64).strip(), 32)
+        name = clean(procfs.read_text(base + "/comm", 64).strip(), 32, controls="escape")
         fields = procfs.stat_fields(procfs.read_text(base + "/stat"))
         return name, fields[0], int(fields[11]) + int(fields[12])
     except (OSError, ValueError, IndexError):
@@ -656,7 +657,7 @@ def take(
     for name in maps:
         for lib, pattern in LIBRARY_PATTERNS:
             if lib not in libraries and pattern.search(name):
-                libraries[lib] = procfs.clean(name, 300)
+                libraries[lib] = clean(name, 300, controls="escape")
     arch = _arch(pid)
     limits = _limits(pid)
     desc, targets, kinds = read_descriptors(pid, deadline)
@@ -695,7 +696,7 @@ def take(
         uid=st.uid,
         gid=st.gid,
         name=st.name,
-        command=procfs.redact_command(argv),
+        command=show_command(argv[:64], 400, controls="escape"),
         arch=arch,
         interpreter=interp,
         libraries=libraries,
@@ -704,7 +705,7 @@ def take(
         descriptors=desc,
         limits=limits,
         loop=loop,
-        root=procfs.clean(root, 300),
+        root=clean(root, 300, controls="escape"),
         own_root=root == "/",
         own_mount_ns=_ns(pid, "mnt"),
         own_pid_ns=_ns(pid, "pid"),

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from iodetect.inspect import procfs
+from iodetect.text import clean
 
 TCP_STATES = {
     1: "ESTABLISHED",
@@ -127,7 +128,7 @@ def read(pid: int, inodes: set[int], tables: tuple[str, ...] = (*TABLES, "unix")
             st = int(fields[5], 16)
         except ValueError:
             continue
-        where = procfs.clean(fields[7].strip(), 120) if len(fields) > 7 else ""
+        where = clean(fields[7].strip(), 120, controls="escape") if len(fields) > 7 else ""
         shown = (
             "LISTEN"
             if flags & SO_ACCEPTCON

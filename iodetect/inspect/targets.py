@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 from iodetect.inspect import procfs, sockets
+from iodetect.text import clean
 
 PROCESS_LIMIT = 100_000
 FD_LIMIT = 65_536  # descriptors read per process while looking for a socket
@@ -125,5 +126,6 @@ def by_match(text: str) -> Found:
             continue
         if text in raw.replace(b"\0", b" ").decode("utf-8", "replace"):
             pids.append(pid)
-    notes = () if pids else (f"no process's command line contains {procfs.clean(text, 80)!r}",)
+    shown = clean(text, 80, controls="escape")
+    notes = () if pids else (f"no process's command line contains {shown!r}",)
     return Found(tuple(pids), notes)

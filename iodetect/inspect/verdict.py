@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from iodetect import recommend
 from iodetect.inspect.model import Finding, Inspection, Snapshot, Tasks, Watch
+from iodetect.model import Limits, show_limit
 
 if TYPE_CHECKING:
     from iodetect.recommend import Plan
 
-HEADROOM = 64  # descriptors beyond connections: as `iodetect check` counts them
 NEAR = 0.90  # share of the soft limit in use that fails
 WARN = 0.75
 SELECT_CEILING = 1024  # FD_SETSIZE on Linux: select() raises ValueError at descriptor 1024
@@ -22,17 +23,6 @@ SATURATED = 0.90
 BUSY = 0.60
 MIN_SAMPLES = 20  # fewer loop-thread samples say nothing about its load
 
-NOFILE_REMEDY = (
-    "raise the open-files limit where the service starts: `ulimit -n {n}` in its entrypoint "
-    "(up to the hard limit), `LimitNOFILE={n}` in its systemd unit, `docker run --ulimit "
-    "nofile={n}:{n}`, or have it raise the soft limit to the hard one at start-up (the "
-    "module `iodetect snippet` writes does)"
-)
-HARD_REMEDY = (
-    "only the parent can raise the hard limit: `LimitNOFILE={n}` in the systemd unit, "
-    "`docker run --ulimit nofile={n}:{n}`, the container runtime's default ulimits for "
-    "Kubernetes, or /etc/security/limits.conf for logins"
-)
 LOOP_REMEDY = {
     "uvloop": (
         "run the loop the plan names: `uvicorn --loop uvloop` (or `--loop "
@@ -54,29 +44,6 @@ class Judgement:
     connections: int | None = None  # connections it must hold (--connections)
     strict_plan: bool = False  # a mismatch with the plan fails (--serve, or --loop given)
     serve: bool = False
-
-
-def _nofile_remedy(want: int, hard: int | None) -> str:
-    """How to get a soft limit of `want`: from the process's own start-up when the hard limit
-    allows it, else only from what starts the process (the hard limit must rise first)."""
-    if hard is not None and 0 <= hard < want:
-        return (
-            f"the hard limit ({hard}) is below {want}: "
-            + HARD_REMEDY.format(n=want)
-            + " (set the soft limit with it)"
-        )
-    return NOFILE_REMEDY.format(n=want)
-
-
-def _suggest(need: int) -> int:
-    for n in (1024, 4096, 8192, 16384, 65536, 262144, 1048576):
-        if n >= need:
-            return n
-    return need
-
-
-def _show(value: int | None) -> str:
-    return "unlimited" if value is not None and value < 0 else str(value)
 
 
 def plan_view(plan: Plan) -> dict[str, Any]:
@@ -245,7 +212,7 @@ def _descriptors(snap: Snapshot, plan: Plan | None, how: Judgement, add: Add) ->
     add(
         "descriptors",
         "ok",
-        f"{more}{d.open} open (soft limit {_show(soft)}, hard {_show(hard)}): {kinds}"
+        f"{more}{d.open} open (soft limit {show_limit(soft)}, hard {show_limit(hard)}): {kinds}"
         f"{listening}; {d.established} established TCP connection(s)",
         None,
         "descriptors",
@@ -258,34 +225,39 @@ def _descriptors(snap: Snapshot, plan: Plan | None, how: Judgement, add: Add) ->
                 "fail" if share >= NEAR else "warn",
                 f"{d.open} of {soft} descriptors in use ({share:.0%} of the soft limit): new "
                 "connections fail with EMFILE (Too many open files) when it is reached",
-                _nofile_remedy(_suggest(max(soft * 4, d.open * 2)), hard),
+                recommend.soft_remedy(recommend.suggest_nofile(max(soft * 4, d.open * 2)), hard),
                 "nofile.near",
             )
     if how.connections is not None:
-        need = how.connections + HEADROOM
-        if hard is not None and 0 <= hard < need:
+        # The recommender's rule, as check and fleet apply it; a running process whose soft
+        # limit is short has not raised it, so that fails here too.
+        need = how.connections + recommend.HEADROOM
+        verdict = recommend.assess_nofile(Limits(soft, hard), "linux", need)
+        if verdict.fails:
             add(
                 "descriptors",
                 "fail",
                 f"hard limit {hard} is below the {need} descriptors {how.connections} "
                 "connections need: the process cannot raise it itself",
-                HARD_REMEDY.format(n=_suggest(need)),
+                recommend.nofile_remedy(verdict.code, recommend.suggest_nofile(need)),
                 "nofile.hard",
             )
-        elif soft is not None and 0 <= soft < need:
+        elif verdict.code == "nofile.raisable" or (
+            hard is None and soft is not None and 0 <= soft < need
+        ):
             add(
                 "descriptors",
                 "fail",
                 f"soft limit {soft} is below the {need} descriptors {how.connections} "
-                f"connections need (the hard limit {_show(hard)} would allow it)",
-                NOFILE_REMEDY.format(n=_suggest(need)),
+                f"connections need (the hard limit {show_limit(hard)} would allow it)",
+                recommend.nofile_remedy(verdict.code, recommend.suggest_nofile(need)),
                 "nofile.need",
             )
         else:
             add(
                 "descriptors",
                 "ok",
-                f"soft limit {_show(soft)} covers the {need} descriptors {how.connections} "
+                f"soft limit {show_limit(soft)} covers the {need} descriptors {how.connections} "
                 "connections need",
                 None,
                 "nofile.need",
@@ -302,8 +274,10 @@ def _descriptors(snap: Snapshot, plan: Plan | None, how: Judgement, add: Add) ->
             "descriptors",
             "warn",
             f"the plan raises the soft descriptor limit to the hard limit at start-up; this "
-            f"process runs with soft {soft} (hard {_show(hard)})",
-            NOFILE_REMEDY.format(n=hard if hard > 0 else _suggest(soft * 4)),
+            f"process runs with soft {soft} (hard {show_limit(hard)})",
+            recommend.nofile_remedy(
+                "nofile.raisable", hard if hard > 0 else recommend.suggest_nofile(soft * 4)
+            ),
             "nofile.raise",
         )
     if snap.loop.mechanism == "select":
@@ -320,8 +294,8 @@ def _descriptors(snap: Snapshot, plan: Plan | None, how: Judgement, add: Add) ->
             add(
                 "descriptors",
                 "warn",
-                f"a select() loop whose soft limit ({_show(soft)}) lets it open descriptors at "
-                f"or above {SELECT_CEILING}, where select() raises ValueError",
+                f"a select() loop whose soft limit ({show_limit(soft)}) lets it open "
+                f"descriptors at or above {SELECT_CEILING}, where select() raises ValueError",
                 "use epoll: asyncio's default selector (selectors.DefaultSelector) or uvloop",
                 "select.ceiling",
             )
@@ -388,15 +362,16 @@ def _watch(snap: Snapshot, w: Watch, add: Add) -> None:
         add(
             "watch",
             level,
-            f"highest descriptor count seen: {w.peak_fds} of soft limit {_show(soft)}"
+            f"highest descriptor count seen: {w.peak_fds} of soft limit {show_limit(soft)}"
             + (f" ({share:.0%})" if soft and soft > 0 else "")
             + (
                 f"; highest established TCP connections: {w.peak_established}"
                 if w.peak_established is not None
                 else ""
             ),
-            _nofile_remedy(
-                _suggest(max((soft or 1024) * 4, w.peak_fds * 2)), snap.limits.nofile_hard
+            recommend.soft_remedy(
+                recommend.suggest_nofile(max((soft or 1024) * 4, w.peak_fds * 2)),
+                snap.limits.nofile_hard,
             )
             if level != "ok"
             else None,

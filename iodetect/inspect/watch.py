@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from iodetect.errors import InspectError
 from iodetect.inspect import procfs, snapshot, syscalls
 from iodetect.inspect.model import Point, Snapshot, Watch
 
@@ -159,7 +160,7 @@ def _tick(p: _Process, elapsed: float) -> None:
         desc = snapshot.descriptors(pid, procfs.Deadline(2.0), ("tcp", "tcp6"))
         fds: int | None = desc.open
         established: int | None = desc.established
-    except procfs.InspectError:
+    except InspectError:
         if not procfs.alive(pid, p.snap.started):
             p.exited_at = elapsed
             return

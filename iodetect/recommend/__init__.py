@@ -15,7 +15,13 @@ from iodetect.catalog.records import version_tuple
 from iodetect.model import LOOP_CHOICES, NEED_NAMES, PLAN_LOOPS
 from iodetect.recommend.core import recommend
 from iodetect.recommend.limits import FAILING as NOFILE_FAILING
-from iodetect.recommend.limits import NofileVerdict, assess_nofile
+from iodetect.recommend.limits import (
+    NofileVerdict,
+    assess_nofile,
+    nofile_remedy,
+    soft_remedy,
+    suggest_nofile,
+)
 from iodetect.recommend.needs import parse_needs, parse_python
 from iodetect.recommend.plan import (
     HEADROOM,
@@ -60,10 +66,13 @@ __all__ = [
     "Plan",
     "PythonRange",
     "assess_nofile",
+    "nofile_remedy",
     "parse_needs",
     "parse_python",
     "plan_dict",
     "platform_family",
     "recommend",
+    "soft_remedy",
+    "suggest_nofile",
     "version_tuple",
 ]

@@ -84,6 +84,36 @@ def assess_nofile(limits: Limits, platform: str, need: int | None) -> NofileVerd
     return NofileVerdict("nofile.ok" if covered else "nofile.raisable", need, soft, hard, cap, by)
 
 
+def suggest_nofile(need: int) -> int:
+    """The figure a remedy names: a round one at or above the need."""
+    return next((n for n in lim.ROUND_NOFILE if n >= need), need)
+
+
+def nofile_remedy(code: str, want: int) -> str:
+    """What to do about a verdict of assess_nofile, to reach `want` descriptors: the same
+    words in every command. For a failing verdict, what raises the cap that failed; else
+    what raises the soft limit."""
+    if code == "nofile.nr_open":
+        return lim.NR_OPEN_REMEDY.format(n=want)
+    if code == "nofile.maxfilesperproc":
+        return lim.MAXFILESPERPROC_REMEDY.format(n=want)
+    if code == "nofile.hard":
+        return lim.HARD_REMEDY.format(n=want)
+    return lim.NOFILE_REMEDY.format(n=want)
+
+
+def soft_remedy(want: int, hard: int | None) -> str:
+    """How a running process gets a soft limit of `want`: from its own start-up when the hard
+    limit allows it, else only from what starts it (the hard limit must rise first)."""
+    if hard is not None and 0 <= hard < want:
+        return (
+            f"the hard limit ({hard}) is below {want}: "
+            + lim.HARD_REMEDY.format(n=want)
+            + " (set the soft limit with it)"
+        )
+    return lim.NOFILE_REMEDY.format(n=want)
+
+
 _REMEDY = {
     "nofile.hard": "raise the hard limit: ulimit -Hn, systemd LimitNOFILE=, docker run "
     "--ulimit nofile=N:N, or the container runtime's default for Kubernetes",
