@@ -86,6 +86,11 @@ _LONG = re.compile(r"^(--?[A-Za-z0-9][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
 # Words in a name that say its value is a secret.
 _SECRET_NAME = re.compile(r"pass|token|secret|auth|credential|key", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]+@")
+# A word that carries an HTTP credential whatever option it follows: a header that names one
+# (`-H 'Authorization: ...'`, `X-Api-Key: ...`, `Cookie: ...`) or a Bearer/Basic value.
+_CREDENTIAL_TEXT = re.compile(
+    r"^[\w-]*(auth|token|key|secret|pass|cookie)[\w-]*\s*:|\b(bearer|basic)\s+\S", re.IGNORECASE
+)
 
 
 def _ssh_option(value: str) -> bool:
@@ -101,7 +106,8 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     a short option with an assignment glued on (`-eA=B`), of an option whose name says
     password, token, secret, auth, credential or key (`--password=x`, `--token x`), of a long
     option whose value is an assignment (`--env=A=B`), `sshpass -p VALUE`, and credentials in
-    URLs. Shown: other options' values (`--workers=4`, `--loop=uvloop`: evidence) and ssh's
+    URLs, and any word or option value that carries an HTTP credential (`Authorization: ...`,
+    `Bearer ...`). Shown: other options' values (`--workers=4`, `--loop=uvloop`: evidence) and ssh's
     `-o Name=value` unless its value is a command."""
     out: list[str] = []
     hide_next = False
@@ -128,7 +134,11 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
         long = _LONG.match(word)
         if long:
             name, value = long.groups()
-            if _SECRET_NAME.search(name) or _ASSIGNMENT.match(value):
+            if (
+                _SECRET_NAME.search(name)
+                or _ASSIGNMENT.match(value)
+                or _CREDENTIAL_TEXT.search(value)
+            ):
                 out.append(f"{name}={HIDDEN}")
             else:
                 out.append(_URL_CREDENTIALS.sub(lambda u: u.group("scheme") + HIDDEN + "@", word))
@@ -136,6 +146,9 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
         if word.startswith("-") and _SECRET_NAME.search(word):
             out.append(word)
             hide_next = True
+            continue
+        if _CREDENTIAL_TEXT.search(word):
+            out.append(HIDDEN)
             continue
         out.append(_URL_CREDENTIALS.sub(lambda u: u.group("scheme") + HIDDEN + "@", word))
     return out

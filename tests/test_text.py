@@ -36,6 +36,11 @@ def test_escape_mode_keeps_evidence_visible() -> None:
         (["app", "--api-key", "k"], ["app", "--api-key", HIDDEN]),
         (["sshpass", "-p", "pw", "ssh"], ["sshpass", "-p", HIDDEN, "ssh"]),
         (["psql", "postgres://u:pw@db/x"], ["psql", f"postgres://{HIDDEN}@db/x"]),
+        (
+            ["curl", "-H", "Authorization: Bearer abc", "--header=X-Auth: t", "--data=a b"],
+            ["curl", "-H", HIDDEN, f"--header={HIDDEN}", "--data=a b"],
+        ),
+        (["app", "--header=Authorization: Basic Zm9v"], ["app", f"--header={HIDDEN}"]),
         # Evidence, not secrets: ordinary option values and ssh options stay.
         (["uvicorn", "--loop=uvloop", "--workers=4"], ["uvicorn", "--loop=uvloop", "--workers=4"]),
         (
