@@ -44,8 +44,8 @@ PLATFORM_NAMES = {
 
 # Where min(hard, cap) and soft < target are right as they stand: resource.RLIM_INFINITY is
 # positive there on every CPython (macOS, the BSDs), or never the descriptor limit (Linux caps
-# RLIMIT_NOFILE at fs.nr_open). Elsewhere it was negative before 3.15 (-3 on illumos, -1 on
-# Cygwin: cpython gh-137044), so the module compares with it by name.
+# RLIMIT_NOFILE at fs.nr_open). Elsewhere it may be negative before 3.15 (-3 on illumos:
+# cpython gh-137044), so the module compares with it by name.
 FINITE_NOFILE = ("linux", "darwin", "freebsd", "openbsd", "netbsd")
 
 # Every version check in a module compares with 3.11 or older (see recommend.idiom), so ruff's
