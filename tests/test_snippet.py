@@ -684,8 +684,9 @@ def test_every_shape_passes_the_linters(tmp_path: Path) -> None:
         if plan.ok:
             sources.append(snippet.render(plan, facts))
             sources.append(snippet.render(plan, facts, fallback=True))
-    assert len(sources) > 300
-    for i, source in enumerate(sources):
+    unique = sorted(set(sources))  # many shapes give the same module
+    assert len(unique) > 250
+    for i, source in enumerate(unique):
         (tmp_path / f"m{i}.py").write_text(source, encoding="utf-8")
         assert all(len(line) <= snippet.WIDTH for line in source.splitlines()), source
     lint(tmp_path)
