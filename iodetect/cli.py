@@ -1,20 +1,40 @@
-"""The command line: thin commands that parse, call the core, render and choose the exit code."""
+"""The command line: thin commands that parse, call the core, render and choose the exit code.
+
+main() is the one place where errors become exit codes (iodetect.errors): a command raises,
+main prints one line and exits. It also owns the signals: SIGINT, SIGTERM and SIGHUP stop
+every target process group and exit 130, 143 and 129.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+from collections.abc import Sequence
 
 import typer
 
-from iodetect import __version__
-from iodetect.commands import bench, check, inspect, report, snippet
+from iodetect import __version__, errors, output
+from iodetect.commands import (
+    bench,
+    check,
+    diff,
+    fleet,
+    inspect,
+    probe_script,
+    report,
+    scan,
+    snippet,
+)
 
 app = typer.Typer(
     name="iodetect",
     help=(
         "Which I/O mechanism and asyncio event loop a network service should use on this host, "
         "the setup code for it, a live socket self-test, and measurements.\n\n"
-        "Exit codes: 0 ok, 1 a check failed, 2 usage or input error."
+        "Exit codes: 0 ok, 1 a check failed, 2 usage or input error or an unreachable target, "
+        "130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 141 stdout closed."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -25,7 +45,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"iodetect {__version__}")
+        output.echo(f"iodetect {__version__}")
         raise typer.Exit()
 
 
@@ -38,23 +58,87 @@ def _root(
     """iodetect: the right event loop for this host, with evidence."""
 
 
-for _module in (report, snippet, check, bench, inspect):
+# Each command module registers itself: register(app) adds its command(s).
+for _module in (report, snippet, check, bench, inspect, scan, fleet, diff, probe_script):
     _module.register(app)
 
 
-def main() -> None:
-    """Run the CLI: usage errors are one line with exit 2; Ctrl-C exits 130 without a traceback."""
+STOP_SIGNALS = tuple(
+    sig for name in ("SIGINT", "SIGTERM", "SIGHUP") if (sig := getattr(signal, name, None))
+)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """The first stop signal unwinds the main thread (every `finally` kills its targets);
+    later ones are ignored, so that the cleanup itself is not cut short."""
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_IGN)
+    raise errors.Stopped(signum)
+
+
+def _install_signals() -> None:
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(OSError, ValueError):  # not the main thread: leave them
+            signal.signal(sig, _stop)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command line; the exit status. Every error is mapped here, and only here."""
+    from iodetect import transport
+
     try:
-        code = app(standalone_mode=False)
+        try:
+            code = app(args=argv, standalone_mode=False, prog_name="iodetect")
+            output.flush()
+        finally:
+            transport.stop_all()  # nothing of a target outlives the command, whatever happened
+    except errors.Stopped as stop:
+        output.note(f"iodetect: interrupted by {stop.name}; every target process was stopped")
+        return stop.exit_code
+    except errors.PipeClosed:
+        output.discard_stdout()
+        return errors.EXIT_SIGPIPE
+    except errors.Error as exc:
+        if isinstance(exc, errors.OutputError):
+            output.discard_stdout()
+        if str(exc):
+            output.note(f"iodetect: error: {exc}")
+        return exc.exit_code
     except typer.TyperException as exc:  # usage and parameter errors
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            typer.echo(ctx.get_help())
-            sys.exit(0)
+            output.echo(ctx.get_help())
+            return errors.EXIT_OK
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        typer.echo(f"iodetect: error: {exc.format_message()}{hint}", err=True)
-        code = getattr(exc, "exit_code", 2)
+        output.note(f"iodetect: error: {exc.format_message()}{hint}")
+        return int(getattr(exc, "exit_code", errors.EXIT_USAGE))
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("iodetect: interrupted", err=True)
-        code = 130
-    sys.exit(code if isinstance(code, int) else 0)
+        output.note("iodetect: interrupted; every target process was stopped")
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        output.discard_stdout()
+        return errors.EXIT_SIGPIPE
+    except SystemExit as exc:
+        # The CLI framework exits 1 itself when a write of its own (--help) meets a closed
+        # pipe, after wrapping stdout: that is still a closed pipe.
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            return errors.EXIT_SIGPIPE
+        return exc.code if isinstance(exc.code, int) else errors.EXIT_USAGE
+    except OSError as exc:
+        output.discard_stdout()
+        output.note(f"iodetect: error: {exc.strerror or exc}")
+        return errors.EXIT_USAGE
+    except Exception as exc:  # a bug: still one line; IODETECT_TRACEBACK=1 shows it whole
+        if os.environ.get("IODETECT_TRACEBACK"):
+            raise
+        output.note(f"iodetect: internal error: {type(exc).__name__}: {exc}")
+        return errors.EXIT_USAGE
+    return code if isinstance(code, int) else errors.EXIT_OK
+
+
+def main() -> None:
+    """The `iodetect` entry point."""
+    output.prepare()
+    _install_signals()
+    sys.exit(run())

@@ -9,6 +9,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from iodetect.errors import InputError
+
 SCHEMA_VERSION = 1
 FACTS_KIND = "iodetect.facts"
 
@@ -44,7 +46,7 @@ def parse_name(vocabulary: Any, value: object, what: str) -> Any:
     return value
 
 
-class FactsError(ValueError):
+class FactsError(InputError):
     """Facts that cannot be read: malformed JSON, wrong kind or schema version, bad field."""
 
 
@@ -229,9 +231,10 @@ def from_dict(data: Any) -> Facts:
     if kind != FACTS_KIND:
         raise FactsError(f"not iodetect facts (kind is {kind!r}, expected {FACTS_KIND!r})")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # not 1.0, not true
         raise FactsError(
-            f"unsupported facts schema_version {version!r} (this iodetect reads {SCHEMA_VERSION})"
+            f"unsupported facts schema_version {version!r:.40} (this iodetect reads "
+            f"{SCHEMA_VERSION})"
         )
     # A report's recommendation is derived from the facts: it is recomputed, never read back.
     body = {k: v for k, v in data.items() if k not in ("kind", "schema_version", "recommendation")}
@@ -239,9 +242,11 @@ def from_dict(data: Any) -> Facts:
 
 
 def from_json(text: str) -> Facts:
+    from iodetect.files import parse_json
+
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        data = parse_json(text)
+    except ValueError as exc:  # also integers of more than 4300 digits, NaN, Infinity
         raise FactsError(f"facts are not valid JSON: {exc}") from None
     return from_dict(data)
 
@@ -326,15 +331,15 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
 
 
 def load(path: str) -> Facts:
-    """Read a facts file (a saved `iodetect report --json`)."""
+    """Read a facts file (a saved `iodetect report --json`): a regular file of bounded size."""
+    from iodetect.files import FACTS_LIMIT, read_text
+    from iodetect.text import clean
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise FactsError(f"cannot read facts file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise FactsError(f"facts file {path} is not UTF-8 text") from None
+        text = read_text(path, "facts file", FACTS_LIMIT)
+    except InputError as exc:
+        raise FactsError(str(exc)) from None
     try:
         return from_json(text)
     except FactsError as exc:
-        raise FactsError(f"{path}: {exc}") from None
+        raise FactsError(f"{clean(path)}: {exc}") from None

@@ -9,7 +9,7 @@ Descriptor limits are left unknown too: the generated code reads them at run tim
 
 from __future__ import annotations
 
-from iodetect.catalog import cpython, loops, mechanisms, support
+from iodetect.catalog import apis, cpython, loops, mechanisms, support
 from iodetect.catalog import platforms as records
 from iodetect.model import (
     SELECTOR_NAMES,
@@ -45,8 +45,8 @@ def documented_facts(platform: str, python: tuple[int, int] = (3, 13)) -> Facts:
     aio = Asyncio(
         default_loop=record.default_loop,
         default_selector=None if windows else mechanisms.SELECTOR_CLASSES[default],
-        policies_deprecated=cpython.policies_deprecated(version),
-        get_event_loop_without_loop=cpython.GET_EVENT_LOOP.behaviour(version),
+        policies_deprecated=apis.policies_deprecated(version),
+        get_event_loop_without_loop=apis.get_event_loop_without_loop(version),
         has_runner=cpython.idiom(python).idiom != "manual",
         run_loop_factory=cpython.idiom(python).idiom == "run_loop_factory",
         has_eventloop_alias=python >= (3, 13),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from iodetect import catalog, model, target, transport
-from iodetect.catalog import cpython, mechanisms, platforms, support
+from iodetect.catalog import apis, mechanisms, platforms, support
 from iodetect.model import Facts, FactsError
 
 
@@ -62,7 +62,7 @@ def fill_in(data: Any) -> Any:
     if isinstance(aio, dict) and aio.get("get_event_loop_without_loop", "") is None:
         version = interp.get("version") if isinstance(interp, dict) else None
         if isinstance(version, list) and len(version) == 3 and all(type(v) is int for v in version):
-            behaviour = cpython.GET_EVENT_LOOP.behaviour((version[0], version[1], version[2]))
+            behaviour = apis.get_event_loop_without_loop((version[0], version[1], version[2]))
             data = {**data, "asyncio": {**aio, "get_event_loop_without_loop": behaviour}}
     return data
 

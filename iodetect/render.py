@@ -1,4 +1,8 @@
-"""Rendering facts for people: rich tables, one per part of the host."""
+"""Rendering facts for people: rich tables, one per part of the host.
+
+Facts come from a target or a file: every string of theirs goes into a Text (never markup)
+through clean() (no control sequence reaches the terminal).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from iodetect.model import Facts
+from iodetect.text import clean
 
 OK = Text("yes", style="green")
 NO = Text("no", style="red")
@@ -21,8 +26,8 @@ def _value(value: object, unit: str = "") -> Text:
     if isinstance(value, bool):
         return OK if value else NO
     if isinstance(value, tuple):
-        return Text(" - ".join(str(v) for v in value))
-    return Text(f"{value}{unit}")
+        return Text(clean(" - ".join(str(v) for v in value)))
+    return Text(clean(f"{value}{unit}"))
 
 
 def _pairs(title: str, rows: list[tuple[str, object]]) -> Table:
@@ -78,12 +83,12 @@ def selectors_table(facts: Facts) -> Table:
         if s.reason:
             note = s.reason
         mark = Text("✓ yes", style="green") if s.available else Text("✗ no", style="red")
-        table.add_row(Text(s.name), mark, Text(note))
+        table.add_row(Text(clean(s.name)), mark, Text(clean(note)))
     if facts.select_ceiling is not None:
         c = facts.select_ceiling
         how = "verified" if c.verified else "assumed"
         limit = f"{c.limit}" if c.limit is not None else "none"
-        table.caption = Text(f"select() ceiling: {limit} ({how}: {c.detail})")
+        table.caption = Text(clean(f"select() ceiling: {limit} ({how}: {c.detail})"))
         table.caption_justify = "left"
     return table
 
@@ -110,7 +115,9 @@ def asyncio_table(facts: Facts) -> Table:
 
 def _get_loop_text(state: str) -> Text:
     style = {"ok": "green", "warns": "yellow", "raises": "red"}.get(state, "")
-    return Text({"warns": "DeprecationWarning", "raises": "RuntimeError"}.get(state, state), style)
+    return Text(
+        clean({"warns": "DeprecationWarning", "raises": "RuntimeError"}.get(state, state)), style
+    )
 
 
 def loops_table(facts: Facts) -> Table:
@@ -126,11 +133,11 @@ def loops_table(facts: Facts) -> Table:
             imports = Text("-", style="dim")
         note = lp.import_error or lp.support_note or ""
         table.add_row(
-            Text(lp.name),
-            Text(lp.installed) if lp.installed else Text("no", style="dim"),
+            Text(clean(lp.name)),
+            Text(clean(lp.installed)) if lp.installed else Text("no", style="dim"),
             imports,
             OK if lp.supported else NO,
-            Text(note),
+            Text(clean(note)),
         )
     return table
 
@@ -167,7 +174,7 @@ def libraries_table(facts: Facts) -> RenderableType:
     table.add_column("library")
     table.add_column("version")
     for lib in facts.libraries:
-        table.add_row(Text(lib.name), Text(lib.version))
+        table.add_row(Text(clean(lib.name)), Text(clean(lib.version)))
     return table
 
 
@@ -178,7 +185,7 @@ def errors_table(facts: Facts) -> RenderableType | None:
     table.add_column("probe")
     table.add_column("error", style="yellow")
     for e in facts.errors:
-        table.add_row(Text(e.probe), Text(e.error))
+        table.add_row(Text(clean(e.probe)), Text(clean(e.error)))
     return table
 
 
@@ -189,7 +196,7 @@ def facts_report(facts: Facts) -> Group:
         origin = f"Facts origin: {facts.origin}"
         if facts.note:
             origin += f" ({facts.note})"
-        parts.append(Text(origin, style="italic yellow"))  # Text: facts are never markup
+        parts.append(Text(clean(origin), style="italic yellow"))  # Text: facts are never markup
     parts += [
         host_table(facts),
         interpreter_table(facts),

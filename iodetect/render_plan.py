@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from iodetect.recommend import Plan
+from iodetect.text import clean
 
 
 def _notes(title: str, rows: list[tuple[str, str]], style: str) -> Table:
@@ -14,20 +15,21 @@ def _notes(title: str, rows: list[tuple[str, str]], style: str) -> Table:
     table.add_column(style=style, no_wrap=True)
     table.add_column()
     for mark, text in rows:
-        table.add_row(mark, Text(text))  # Text, not str: "[source]" must not be read as markup
+        table.add_row(mark, Text(clean(text)))  # Text, not str: "[source]" is not markup
     return table
 
 
 def render_plan(plan: Plan) -> RenderableType:
-    """The recommendation section of `iodetect report` (all text is plain, never markup)."""
+    """The recommendation section of `iodetect report` (all text is plain, never markup, and
+    cleaned: a plan quotes versions and errors from the facts)."""
     choice = Text()
     choice.append("Recommendation: ", style="bold")
     choice.append(plan.loop_factory, style="bold green" if plan.ok else "bold red")
     if plan.selector_class:
         choice.append(f" with {plan.selector_class}")
     if plan.loop_version:
-        choice.append(f" ({plan.loop} {plan.loop_version})")
-    choice.append(f" for {plan.runtime}")
+        choice.append(clean(f" ({plan.loop} {plan.loop_version})"))
+    choice.append(clean(f" for {plan.runtime}"))
 
     summary = Table(show_header=False, box=None, padding=(0, 2))
     summary.add_column(style="bold")
@@ -60,6 +62,6 @@ def render_plan(plan: Plan) -> RenderableType:
         )
     else:
         code = Text("Code: ", style="bold")
-        code.append(plan.command)
+        code.append(clean(plan.command))
         parts.append(code)
     return Group(*parts)

@@ -22,9 +22,10 @@ import textwrap
 from dataclasses import dataclass
 
 from iodetect.catalog import limits, loops
+from iodetect.catalog.cpython import minors_text
 from iodetect.model import Facts
 from iodetect.recommend import SELECTOR_CLASSES, Plan, PythonRange
-from iodetect.recommend.idiom import Span, run_idioms, show_span
+from iodetect.recommend.idiom import Span, run_idioms
 
 # PEP 8's line length, under the 88 of black and ruff format: no statement is ever wrapped
 # differently by a formatter set to a longer line, and flake8's default passes too.
@@ -48,10 +49,13 @@ PLATFORM_NAMES = {
 # cpython gh-137044), so the module compares with it by name.
 FINITE_NOFILE = ("linux", "darwin", "freebsd", "openbsd", "netbsd")
 
-# Every version check in a module compares with 3.11 or older (see recommend.idiom), so ruff's
-# UP036 ("outdated version block") flags each one from ruff's default target (3.11) on; each
-# carries a targeted suppression that says why the check stays: the module also runs on older
-# Pythons.
+# ruff's UP036 ("outdated version block") flags a version check against its target version
+# or an older one, and its default target is 3.11 (`ruff config target-version`, ruff 0.17:
+# "Default value: py311"). Each such check carries a targeted suppression that says why it
+# stays: the module also runs on older Pythons. A check against a newer version carries none,
+# since ruff's default RUF100 flags a suppression that suppresses nothing; the lint tests run
+# the ruff installed here and fail when its default moves.
+RUFF_DEFAULT_TARGET = (3, 11)
 NOQA_GUARD = "# noqa: UP036 (refuses older Pythons)"
 
 
@@ -255,7 +259,7 @@ def _nofile_reason(plan: Plan) -> str:
 
 
 def _idiom_reason(s: _Shape) -> str:
-    ways = [f"{_idiom_text(span)} on {show_span(span.since, span.until)}" for span in s.spans]
+    ways = [f"{_idiom_text(span)} on {minors_text(span.since, span.until)}" for span in s.spans]
     return "run(): " + "; ".join(reversed(ways)) + "; no get_event_loop()"
 
 
@@ -455,17 +459,20 @@ def _run(s: _Shape) -> list[str]:
     for i, span in enumerate(spans):
         last = i == len(spans) - 1
         indent = "    " if last else "        "
-        if not last:
-            since = f"({span.since[0]}, {span.since[1]})"
-            out.append(f"    if sys.version_info >= {since}:  {_noqa(s)}")
+        if not last:  # the minor where the catalog's idiom starts (cpython.idiom)
+            since = span.record.since
+            out.append(f"    if sys.version_info >= {since!r}:{_noqa(s, since)}")
         out += [indent + line for line in _idiom_lines(s, span)]
     if any(span.record.idiom == "manual" for span in spans):
         out += _cancel_all_tasks()
     return out
 
 
-def _noqa(s: _Shape) -> str:
-    return f"# noqa: UP036 (runs on {s.low[0]}.{s.low[1]} too)"
+def _noqa(s: _Shape, since: tuple[int, int]) -> str:
+    """The suppression a check against `since` needs with ruff's defaults, with its reason."""
+    if since > RUFF_DEFAULT_TARGET:
+        return ""
+    return f"  # noqa: UP036 (runs on {s.low[0]}.{s.low[1]} too)"
 
 
 def _idiom_lines(s: _Shape, span: Span) -> list[str]:
@@ -485,7 +492,7 @@ def _idiom_lines(s: _Shape, span: Span) -> list[str]:
         shutdown = []  # 3.8 has no shutdown_default_executor()
     else:
         shutdown = [
-            f"        if sys.version_info >= (3, 9):  {_noqa(s)}",
+            f"        if sys.version_info >= (3, 9):{_noqa(s, (3, 9))}",
             f"            {executor}",
         ]
     return [

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from iodetect import catalog
-from iodetect.catalog import advisories, cpython, libraries, loops, mechanisms, support
+from iodetect.catalog import advisories, apis, cpython, libraries, loops, mechanisms, support
 from iodetect.catalog.records import Range, Span, version_tuple
 from iodetect.platforms import PLATFORMS, documented_facts
 
@@ -59,41 +59,70 @@ def test_default_selector_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("release", "behaviour"),
+    ("release", "no_loop", "loop_set", "policy"),
     [
-        ("3.8.18", "ok"),
-        ("3.9.18", "ok"),
-        ("3.10.0", "warns"),
-        ("3.10.8", "warns"),
-        ("3.10.9", "warns"),  # the gh-93453 backport
-        ("3.10.10", "ok"),  # gh-100160 removed it again
-        ("3.10.13", "ok"),
-        ("3.11.0", "warns"),
-        ("3.11.1", "warns"),
-        ("3.11.2", "ok"),
-        ("3.11.7", "ok"),
-        ("3.12.0", "warns"),
-        ("3.13.0", "warns"),
-        ("3.14.0", "raises"),
-        ("3.15.2", "raises"),
+        ("3.8.18", "ok", "fine", "fine"),
+        ("3.9.18", "ok", "fine", "fine"),
+        ("3.10.0", "warns", "warns", "fine"),  # 3.10.0-3.10.8 warned even with a loop set
+        ("3.10.8", "warns", "warns", "fine"),
+        ("3.10.9", "warns", "fine", "warns"),  # gh-93453: only with none set, in the policy too
+        ("3.10.10", "ok", "fine", "fine"),  # gh-100160 removed it again
+        ("3.10.13", "ok", "fine", "fine"),
+        ("3.11.0", "warns", "warns", "fine"),
+        ("3.11.1", "warns", "fine", "warns"),
+        ("3.11.2", "ok", "fine", "fine"),
+        ("3.11.7", "ok", "fine", "fine"),
+        ("3.12.0", "warns", "fine", "warns"),
+        ("3.13.0", "warns", "fine", "warns"),
+        ("3.14.0", "raises", "fine", "raises"),
+        ("3.15.2", "raises", "fine", "raises"),
     ],
 )
-def test_get_event_loop_timeline(release: str, behaviour: str) -> None:
-    """docs asyncio-eventloop notes; gh-93453, gh-100160, gh-126353."""
+def test_get_event_loop_timeline(release: str, no_loop: str, loop_set: str, policy: str) -> None:
+    """docs asyncio-eventloop notes; gh-93453 (3.10.9, 3.11.1), gh-100160, gh-126353.
+
+    The two situations differ exactly at 3.10.9 and 3.11.1: there get_event_loop() warned only
+    when no loop was set, where 3.10.0-3.10.8 and 3.11.0 warned even with a loop set.
+    """
     version = version_tuple(release)
     assert version is not None
-    assert cpython.GET_EVENT_LOOP.behaviour(version) == behaviour
-    assert cpython.GET_EVENT_LOOP.backports == ("3.10.9", "3.11.1")
+    assert apis.get_event_loop_without_loop(version) == no_loop
+    assert apis.BY_ID["get-event-loop-loop-set"].verdict(version) == loop_set
+    assert apis.BY_ID["policy-get-event-loop-no-loop"].verdict(version) == policy
+    assert apis.BY_ID["get-event-loop-cleared"].verdict(version) == "raises"
 
 
-def test_api_change_shape_holds_a_scan_table() -> None:
-    """fine until, warns from (with backports), raises or removed from, replacement, source."""
-    policy = cpython.SET_EVENT_LOOP_POLICY
-    assert policy.behaviour((3, 13, 9)) == "ok" and policy.behaviour((3, 14, 0)) == "warns"
-    assert policy.behaviour((3, 16, 0)) == "raises" and policy.removed_from == "3.16.0"
-    assert cpython.UVLOOP_INSTALL.behaviour((3, 12, 0)) == "warns"
-    for change in cpython.API_CHANGES:
-        assert change.replacement and change.source and change.warns
+def test_policies_and_uvloop_in_the_api_table() -> None:
+    """gh-127949 (policies warn from 3.14); uvloop v0.22.1 (install() warns from 3.12, its
+    EventLoopPolicy, built on asyncio.AbstractEventLoopPolicy, from 3.14)."""
+    policy = apis.SET_EVENT_LOOP_POLICY
+    assert policy.verdict((3, 13, 9)) == "fine" and policy.verdict((3, 14, 0)) == "warns"
+    assert apis.policies_deprecated((3, 14, 0)) and not apis.policies_deprecated((3, 13, 9))
+    assert "slated for removal in Python 3.16" in policy.behaviours[0].effect
+    assert apis.BY_ID["uvloop-install"].verdict((3, 11, 7)) == "fine"
+    assert apis.BY_ID["uvloop-install"].verdict((3, 12, 0)) == "warns"
+    assert apis.BY_ID["uvloop-event-loop-policy"].verdict((3, 13, 0)) == "fine"
+    assert apis.BY_ID["uvloop-event-loop-policy"].verdict((3, 14, 0)) == "warns"
+    for change in apis.RECORDS:
+        assert change.replacement and len(change.source) >= 20, change.id
+
+
+def test_citations_that_were_wrong_stay_right() -> None:
+    """Each source supports its sentence: the numbers a review found mixed up."""
+    sources = " ".join(r.source for r in apis.RECORDS)
+    assert "bpo-34790" not in sources  # that is coroutines passed to wait(), not loop=
+    assert "bpo-36373" in apis.BY_ID["loop-arg-sleep"].source
+    assert "bpo-28533" not in sources  # the import warning of asyncore/asynchat/smtpd: bpo-44498
+    assert "bpo-44498" in apis.BY_ID["module-smtpd"].source
+    iscoro = apis.BY_ID["asyncio-iscoroutinefunction"].source
+    assert iscoro.startswith("gh-122858 (PR gh-122875")  # the issue, then its PR
+
+
+def test_gather_loop_argument_warns_from_39() -> None:
+    """Lib/asyncio/tasks.py 3.8: gather(coro, loop=loop) warns only without awaitables."""
+    gather = apis.BY_ID["loop-arg-gather"]
+    assert [gather.verdict((3, m, 0)) for m in (8, 9, 10)] == ["fine", "warns", "removed"]
+    assert apis.BY_ID["loop-arg-sleep"].verdict((3, 8, 0)) == "warns"
 
 
 def test_idiom_per_version() -> None:
@@ -168,5 +197,7 @@ def test_range_and_span() -> None:
     r = Range((0, 5, 0), (0, 5, 1))
     assert (0, 5, 0) in r and (0, 5, 1) not in r and (0, 4, 9) not in r
     assert str(Range(high=(0, 23, 0))) == "<0.23"
-    assert (3, 10, 9) in Span("3.10.0", "3.10.9") and (3, 10, 10) not in Span("3.10.0", "3.10.9")
+    span = Span((3, 10, 0), (3, 10, 10))  # 3.10.0 up to, not including, 3.10.10
+    assert (3, 10, 9) in span and (3, 10, 10) not in span and (3, 9, 18) not in span
+    assert (3, 99, 0) in Span((3, 14, 0)) and "3.14" not in Span((3, 14, 0))
     assert version_tuple("3.2.1rc1") == (3, 2, 1) and version_tuple("x") is None

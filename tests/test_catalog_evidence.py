@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from iodetect import model, transport
-from iodetect.catalog import cpython
+from iodetect.catalog import apis, cpython
 from iodetect.probe import remote_facts
 
 import interpreters
@@ -50,8 +50,8 @@ def test_measured_asyncio_matches_the_catalog(version: str) -> None:
     aio = facts.asyncio
     assert aio is not None and facts.errors == ()
     release = facts.interpreter.version
-    assert aio.get_event_loop_without_loop == cpython.GET_EVENT_LOOP.behaviour(release)
-    assert aio.policies_deprecated == cpython.policies_deprecated(release)
+    assert aio.get_event_loop_without_loop == apis.get_event_loop_without_loop(release)
+    assert aio.policies_deprecated == apis.policies_deprecated(release)
     idiom = cpython.idiom(facts.py).idiom
     assert aio.has_runner == (idiom != "manual")
     assert aio.run_loop_factory == (idiom == "run_loop_factory")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import selftest_setups as setups
+from processes import Reaper, gone, read_pid
 
 from iodetect import check
 from iodetect.check import Options, run_check
@@ -44,18 +45,7 @@ def setup_file(tmp_path: Path, source: str, name: str = "loop_setup.py") -> str:
     return str(path)
 
 
-def gone(pid: int, within: float = 3.0) -> bool:
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-# --- the healthy path ---------------------------------------------------------------------------
+# --- the healthy path ----------------------------------------------------------------------------
 
 
 def test_default_check_passes_with_every_figure_in_json() -> None:
@@ -84,8 +74,10 @@ def test_readable_output_and_exit_code() -> None:
 
 def test_json_schema_of_the_result(tmp_path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
+    import iodetect
+
     schema = json.loads(
-        (Path(check.__file__).parent / "schemas" / "check.schema.json").read_text("utf-8")
+        (Path(iodetect.__file__).parent / "schemas" / "check.schema.json").read_text("utf-8")
     )
     _, ok, _ = check_json("--connections", "20")
     _, bad, _ = check_json("--python", "/nonexistent/python3")
@@ -93,7 +85,7 @@ def test_json_schema_of_the_result(tmp_path: Path) -> None:
         jsonschema.validate(doc, schema)
 
 
-# --- real runs on every interpreter ---------------------------------------------------------------
+# --- real runs on every interpreter --------------------------------------------------------------
 
 MATRIX = [(v, loop) for v in interpreters.VERSIONS for loop in ("asyncio", "uvloop")]
 
@@ -147,30 +139,31 @@ def test_check_on_every_interpreter(
     assert st["warnings"] == []  # the generated module is clean on this version
 
 
-# --- deadlines, Ctrl-C, leftovers -----------------------------------------------------------------
+# --- deadlines, Ctrl-C, leftovers ----------------------------------------------------------------
 
 
-def test_stopped_worker_is_killed_with_its_process_group(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
+def test_stopped_worker_is_killed_with_its_process_group(tmp_path: Path, reaper: Reaper) -> None:
+    pid_file = reaper.pid_file(tmp_path / "child.pid")
     path = setup_file(tmp_path, setups.stops(str(pid_file)))
     start = time.monotonic()
     code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--timeout", "4")
-    assert time.monotonic() - start < 8
+    assert time.monotonic() - start < 15  # the deadline (4 s) ended it, not the setup
     assert code == 1
     f = finding(result, "selftest.deadline")
     assert f["level"] == "fail" and "process group was killed" in f["message"]
-    assert gone(int(pid_file.read_text())), "the worker's child outlived the deadline"
+    assert gone(read_pid(pid_file)), "the worker's child outlived the deadline"
 
 
 def test_hanging_setup_fails_at_the_deadline(tmp_path: Path) -> None:
     path = setup_file(tmp_path, setups.HANGS)
-    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--timeout", "4")
+    # 8 s: the probe takes at most half, and the worker's own deadline leaves its start 2 s.
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--timeout", "8")
     assert code == 1
     assert "passed its own deadline" in finding(result, "selftest.deadline")["message"]
 
 
-def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
+def test_ctrl_c_stops_everything(tmp_path: Path, reaper: Reaper) -> None:
+    pid_file = reaper.pid_file(tmp_path / "child.pid")
     path = setup_file(tmp_path, setups.stops(str(pid_file)))
     proc = subprocess.Popen(
         [sys.executable, "-m", "iodetect", "check", "--snippet", path, "--loop", "asyncio"],
@@ -189,8 +182,8 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
         proc.kill()
         proc.communicate()
     assert proc.returncode == 130
-    assert "interrupted" in err and "Traceback" not in err
-    assert gone(int(pid_file.read_text()))
+    assert "interrupted by SIGINT" in err and "Traceback" not in err
+    assert gone(read_pid(pid_file))
 
 
 def test_no_temporary_files_left(tmp_path: Path) -> None:
@@ -364,8 +357,9 @@ def test_leaking_setup_fails(tmp_path: Path) -> None:
     ],
 )
 def test_python_command_missing_or_exiting_at_once(python: str, says: str) -> None:
+    """An unreachable target is exit 2, as for every command; the JSON still says why."""
     code, result, _ = check_json("--python", python)
-    assert code == 1
+    assert code == 2 and result["exit_code"] == 2 and result["ok"] is False
     f = finding(result, "probe.target")
     assert says in f["message"] and "docker exec -i" in f["remedy"]
 
@@ -383,7 +377,7 @@ def test_unusable_loopback(tmp_path: Path) -> None:
     assert f["level"] == "fail" and "loopback" in (f["remedy"] or "")
 
 
-# --- usage errors: exit 2, one line ---------------------------------------------------------------
+# --- usage errors: exit 2, one line --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -404,7 +398,7 @@ def test_usage_errors(args: tuple[str, ...]) -> None:
     assert done.stderr.startswith("iodetect: error:") and "Traceback" not in done.stderr
 
 
-# --- each step is isolated ------------------------------------------------------------------------
+# --- each step is isolated -----------------------------------------------------------------------
 
 
 def test_a_crashing_step_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -475,7 +469,306 @@ def test_hanging_probe_is_killed_at_the_deadline(tmp_path: Path) -> None:
         timeout=30,
         env=env,
     )
-    assert time.monotonic() - start < 8
-    assert done.returncode == 1
-    f = finding(json.loads(done.stdout), "probe.target")
+    assert time.monotonic() - start < 15  # the deadline (4 s) ended it, not the import
+    assert done.returncode == 2
+    f = finding(json.loads(done.stdout), "probe.deadline")
     assert "gave no answer" in f["message"] and "--timeout" in f["remedy"]
+    assert "process group was killed" in f["message"]
+
+
+# --- a gate the suite would notice breaking: each test fails on one realistic bug ----------------
+
+
+def test_strict_fails_on_failures_too(tmp_path: Path) -> None:
+    """--strict adds warnings to what fails; it must not let the failures through."""
+    path = setup_file(tmp_path, setups.LEAKY)
+    code, result, _ = check_json(
+        "--snippet", path, "--loop", "asyncio", "--connections", "20", "--strict"
+    )
+    assert code == 1 and result["ok"] is False
+    assert "selftest.leak" in codes(result)
+
+
+def test_a_selector_other_than_the_plans_fails(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.SELECT)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    assert code == 1
+    f = finding(result, "selftest.loop")
+    assert f["level"] == "fail" and "the plan expects the selector EpollSelector" in f["message"]
+
+
+def test_unix_sockets_unsupported_fail_only_when_the_service_needs_them(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.NO_UNIX)
+    args = ("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    code, result, _ = check_json(*args)
+    assert code == 0 and finding(result, "test.unix")["level"] == "warn"
+    code, result, _ = check_json(*args, "--needs", "unix_sockets")
+    assert code == 1
+    f = finding(result, "test.unix")
+    assert f["level"] == "fail" and "does not support" in f["message"]
+
+
+def test_unlimited_descriptors_are_not_a_limit_of_minus_one(tmp_path: Path) -> None:
+    """RLIM_INFINITY travels as -1: it is the largest limit, not the smallest."""
+    path = setup_file(tmp_path, setups.UNLIMITED)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
+    assert result["selftest"]["nofile_in_loop"] == {"soft": -1, "hard": -1}
+    assert "nofile.soft" not in codes(result)
+    # The same from the facts: the limits step says unlimited, not "below the need".
+    from iodetect import model
+
+    data = json.loads((Path(__file__).parent / "hosts" / "linux.json").read_text("utf-8"))
+    data["limits"]["nofile_soft"] = data["limits"]["nofile_hard"] = -1
+    facts = model.from_dict(data)
+    got = run_check(Options(connections=20, timeout=20), facts=facts)
+    limits = next(f for f in got.findings if f.step == "limits")
+    assert limits.code == "nofile" and "soft unlimited / hard unlimited" in limits.message
+
+
+def test_the_descriptor_headroom_is_counted() -> None:
+    """1000 connections need 1064 descriptors with the headroom: a hard limit of 1030 fails."""
+    code, result = _check_with_limits(1030, 1030, "--connections", "1000")
+    assert code == 1
+    f = finding(result, "nofile.hard")
+    assert "1064" in f["message"] and "1000 connections + 64 headroom" in f["message"]
+
+
+def test_a_worker_that_exits_badly_after_its_report_fails(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.EXITS_3_AFTER_REPORT)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    assert code == 1
+    f = finding(result, "selftest.exit")
+    assert f["level"] == "fail" and "exited with status 3 after printing its result" in f["message"]
+    assert finding(result, "test.tcp4")["level"] == "ok"  # the report itself is still judged
+
+
+def test_a_resource_warning_fails_the_check(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.UNCLOSED)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    assert code == 1
+    f = finding(result, "selftest.resource")
+    assert f["level"] == "fail" and "unclosed event loop" in f["message"]
+
+
+def test_an_echo_with_other_bytes_fails(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.CORRUPTING)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    assert code == 1
+    f = finding(result, "test.tcp4")
+    assert f["level"] == "fail" and "differs at byte" in f["message"]
+    assert "alters data" in f["remedy"]
+
+
+def test_one_descriptor_below_the_ceiling_fails(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.FREES_A_LOW_FD)
+    code, result, _ = check_json(
+        "--snippet", path, "--loop", "asyncio", "--min-nofile", "2048", "--connections", "20"
+    )
+    assert code == 1
+    f = finding(result, "selftest.high_fds")
+    assert f["level"] == "fail" and "not above 1024" in f["message"]
+
+
+# --- honest verdicts -----------------------------------------------------------------------------
+
+
+def test_a_forged_result_line_is_not_a_verdict(tmp_path: Path) -> None:
+    """The setup prints a result of its own and exits before any socket test."""
+    path = setup_file(tmp_path, setups.FORGED_RESULT)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    assert code == 1 and result["selftest"] is None
+    f = finding(result, "selftest.target")
+    assert "did not print an iodetect result" in f["message"] and "nonce" in f["message"]
+
+
+def test_a_forged_line_beside_a_real_run_is_ignored_and_said(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.PRINTS_A_FORGERY)
+    args = ("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    code, result, _ = check_json(*args)
+    assert code == 0 and finding(result, "selftest.impostor")["level"] == "warn"
+    assert result["selftest"]["tests"]  # the real report, not the forged one
+    code, _, _ = check_json(*args, "--strict")
+    assert code == 1
+
+
+def test_a_report_without_a_test_the_plan_calls_for_fails(tmp_path: Path) -> None:
+    """A setup that reaches into the worker and drops the test above the select() ceiling."""
+    source = (
+        "import __main__\nimport asyncio\n\n"
+        "async def _skip(self, ceiling, stats):\n    pass\n\n"
+        "__main__.Worker.high_fds = _skip\n" + setups.STANDARD
+    )
+    path = setup_file(tmp_path, source)
+    code, result, _ = check_json(
+        "--snippet", path, "--loop", "asyncio", "--min-nofile", "2048", "--connections", "20"
+    )
+    assert code == 1
+    f = finding(result, "selftest.missing")
+    assert "fds_above_1024" in f["message"]
+
+
+def test_fewer_connections_than_asked_fail(tmp_path: Path) -> None:
+    """A setup that makes the worker test half the connections: the judge counts them."""
+    source = (
+        "import __main__\n\n_held = __main__.held_test\n\n"
+        "def _half(worker, count, budget):\n    return _held(worker, count // 2, budget)\n\n"
+        "__main__.held_test = _half\n" + setups.STANDARD
+    )
+    path = setup_file(tmp_path, source)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "40")
+    assert code == 1
+    assert "held 20 of the 40 connections" in finding(result, "selftest.count")["message"]
+
+
+def test_connections_the_soft_limit_allows_only_in_one_process_pass() -> None:
+    """1500 connections under a soft limit of 2000: the service's side needs 1500 descriptors,
+    not 3000 (the clients have a process of their own), and all 1500 are held."""
+    code, result = _check_with_limits(2000, 2000, "--connections", "1500", "--timeout", "60")
+    assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
+    assert result["selftest"]["figures"]["connections_held"] == 1500
+
+
+def test_a_count_that_was_not_reached_fails(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.STANDARD)
+    code, result = _check_with_limits(
+        1000, 4096, "--snippet", path, "--loop", "asyncio", "--connections", "1500"
+    )
+    assert code == 1
+    f = finding(result, "test.tcp4")
+    assert f["level"] == "fail" and "not 1500" in f["message"] and "ulimit -n" in f["remedy"]
+    assert "nofile.soft" in codes(result)
+
+
+def _namespace(script: str) -> str:
+    """A --python command: this interpreter in a new network namespace set up by `script`."""
+    import shutil
+
+    unshare = shutil.which("unshare")
+    ok = (
+        unshare and subprocess.run([unshare, "-n", "sh", "-c", script], check=False).returncode == 0
+    )
+    if not ok:
+        pytest.skip("cannot make a network namespace here")
+    return " ".join(
+        map(_quote, [unshare, "-n", "sh", "-c", script + ' && exec "$@"', "sh", sys.executable])
+    )
+
+
+def test_used_up_ephemeral_ports_are_not_blamed_on_loopback() -> None:
+    ports = "echo '40000 40099' > /proc/sys/net/ipv4/ip_local_port_range"
+    python = _namespace(f"ip link set lo up && {ports}")
+    code, result, _ = check_json("--python", python, "--connections", "300", "--loop", "asyncio")
+    assert code == 1
+    f = finding(result, "test.tcp4")
+    assert f["level"] == "fail" and "Cannot assign requested address" in f["message"]
+    assert "ip_local_port_range" in f["remedy"] and "ip link set lo up" not in f["remedy"]
+    assert result["selftest"]["tests"][0]["cause"] == "ports"
+
+
+def test_uvloops_leftover_udp_transport_is_not_blamed_on_the_setup() -> None:
+    pytest.importorskip("uvloop")
+    python = _namespace("true")
+    code, result, _ = check_json("--python", python, "--loop", "uvloop", "--connections", "20")
+    assert code == 1
+    assert finding(result, "test.udp")["level"] == "fail"
+    assert "selftest.resource" not in codes(result)
+    assert "LOOPBACK" not in json.dumps(result)  # nothing odd: the loopback remedy is given
+    assert "lo" in (finding(result, "test.udp")["remedy"] or "")
+
+
+def test_uvloop_passes_on_a_read_only_root() -> None:
+    pytest.importorskip("uvloop")
+    import shutil
+
+    unshare = shutil.which("unshare")
+    script = 'mount --make-rprivate / && mount -o bind,ro / / && exec "$@"'
+    if (
+        unshare is None
+        or subprocess.run([unshare, "-m", "sh", "-c", script, "sh", "true"], check=False).returncode
+    ):
+        pytest.skip("cannot make a mount namespace here")
+    python = " ".join(map(_quote, [unshare, "-m", "sh", "-c", script, "sh", sys.executable]))
+    code, result, _ = check_json("--python", python, "--loop", "uvloop", "--connections", "20")
+    assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
+    assert finding(result, "test.unix")["level"] == "ok"
+
+
+@pytest.mark.parametrize("variant", ["bom", "latin-1"])
+def test_a_bom_or_a_coding_line_is_valid_python(tmp_path: Path, variant: str) -> None:
+    path = tmp_path / "loop_setup.py"
+    if variant == "bom":
+        path.write_bytes(setups.WITH_BOM.encode("utf-8"))
+    else:
+        path.write_bytes(setups.LATIN1.encode("latin-1"))
+    code, result, _ = check_json("--snippet", str(path), "--loop", "asyncio", "--connections", "20")
+    assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
+
+
+def test_a_daemon_holding_the_workers_output_does_not_hang_the_check(
+    tmp_path: Path, reaper: Reaper
+) -> None:
+    pid_file = reaper.pid_file(tmp_path / "daemon.pid")
+    path = setup_file(tmp_path, setups.starts_a_daemon(str(pid_file)))
+    start = time.monotonic()
+    code, result, _ = check_json(
+        "--snippet", path, "--loop", "asyncio", "--connections", "20", "--timeout", "60"
+    )
+    # It used to wait for the daemon (120 s), past any deadline: now not even for the deadline.
+    assert time.monotonic() - start < 45
+    assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
+    assert finding(result, "selftest.lingering")["level"] == "warn"
+
+
+def test_a_setup_that_floods_its_output_is_stopped(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.FLOODS)
+    start = time.monotonic()
+    done = _run_measured(
+        "check",
+        "--json",
+        "--snippet",
+        path,
+        "--loop",
+        "asyncio",
+        "--connections",
+        "20",
+        "--timeout",
+        "20",
+    )
+    assert time.monotonic() - start < 60
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout)
+    f = finding(result, "selftest.flood")
+    assert "printed more than 16 MiB" in f["message"] and "process group was killed" in f["message"]
+    assert _maxrss_mib(done) < 300
+
+
+def test_a_setup_holding_the_gil_is_killed_at_the_deadline(tmp_path: Path, reaper: Reaper) -> None:
+    pid_file = reaper.pid_file(tmp_path / "worker.pid")
+    path = setup_file(tmp_path, setups.holds_the_gil(str(pid_file)))
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--timeout", "4")
+    assert code == 1
+    f = finding(result, "selftest.deadline")
+    assert "gave no answer within" in f["message"] and "process group was killed" in f["message"]
+    assert gone(read_pid(pid_file))
+
+
+def _run_measured(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child that reports its own peak memory on stderr when it ends."""
+    code = (
+        "import resource, sys\n"
+        "from iodetect.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "    sys.stderr.write('\\nmaxrss_kib=%d\\n' % peak)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def _maxrss_mib(done: subprocess.CompletedProcess[str]) -> float:
+    line = next(ln for ln in done.stderr.splitlines() if ln.startswith("maxrss_kib="))
+    return int(line.split("=")[1]) / 1024

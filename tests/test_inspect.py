@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from inspect_servers import Spawner, gone, spawning, wait_for
 
-from iodetect.inspect import procfs, runner, snapshot, sockets, syscalls
-from iodetect.inspect.model import SCHEMA_VERSION
+from iodetect.inspect import analysis, procfs, runner, snapshot, sockets, syscalls
+from iodetect.inspect.model import SCHEMA_VERSION, Descriptors, Epoll, Thread
 
 from support import run_cli
 
@@ -108,6 +108,10 @@ def test_uvloop_is_recognised_by_its_map_and_its_wakeup(spawn: Spawner) -> None:
     assert "eventfd" in proc["descriptors"]["epolls"][0]["kinds"]
     assert finding(doc, "plan.loop")["level"] == "ok"
     assert code == 0
+    # For people: libuv's worker threads wait on a lock, with nothing after the call.
+    text = run_cli("inspect", str(server.pid), "--no-plan").stdout
+    assert "libuv-worker" in text and "futex" in text
+    assert not [line for line in text.splitlines() if line != line.rstrip()], text
     # The same loop judged against an explicit plan for the standard loop: a failure.
     code, doc, _ = inspect_json(str(server.pid), "--loop", "asyncio")
     assert code == 1 and finding(doc, "plan.loop")["level"] == "fail"
@@ -137,6 +141,8 @@ def test_most_of_a_small_descriptor_limit_fails(spawn: Spawner) -> None:
     assert proc["descriptors"]["open"] >= 58
     near = finding(doc, "nofile.near")
     assert near["level"] == "fail" and "EMFILE" in near["message"]
+    # Soft is already at the hard limit: only what starts the process can raise it.
+    assert "hard limit" in near["remedy"] and "ulimit -n" not in near["remedy"], near
     assert finding(doc, "nofile.hard")["level"] == "fail"  # 100 connections need 164
     assert code == 1
 
@@ -226,6 +232,14 @@ def test_what_cannot_be_inspected_is_one_line_with_exit_2(spawn: Spawner) -> Non
         sleeper.wait()
     done = run_cli("inspect", str(sleeper.pid))  # reaped: no such process now
     assert done.returncode == 2 and f"no process with PID {sleeper.pid}" in done.stderr
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        assert wait_for(lambda: gone(zombie.pid))  # exited, not yet collected: a zombie
+        done = run_cli("inspect", str(zombie.pid))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1
+        assert f"process {zombie.pid}" in done.stderr and "zombie" in done.stderr, done.stderr
+    finally:
+        zombie.wait()
     pytest.importorskip("uvloop", reason="uvloop is not installed in this environment")
     server = spawn.start("uvloop")
     tids = [int(t) for t in os.listdir(f"/proc/{server.pid}/task") if int(t) != server.pid]
@@ -283,14 +297,47 @@ def test_non_linux_is_a_usage_error() -> None:
 
 def test_hostile_names_are_cleaned_and_secrets_hidden(spawn: Spawner, tmp_path: Path) -> None:
     server = spawn.start(
-        "epoll", "evil", "--password=hunter2", "\x1b]0;owned\x07", script=str(tmp_path / "s.py")
+        "epoll",
+        "[red]markup[/red]",
+        ":warning:",
+        "evil",
+        "--password=hunter2",
+        "\x1b]0;owned\x07",
+        script=str(tmp_path / "s.py"),
     )
     done = run_cli("inspect", str(server.pid))
     assert done.returncode in (0, 1), done.stderr
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
     assert "hunter2" not in done.stdout and "--password=***" in done.stdout
+    # Shown as the process has them: neither rich markup nor an emoji code is interpreted.
+    assert "[red]markup[/red] :warning:" in done.stdout and "\u26a0" not in done.stdout
     _code, doc, _ = inspect_json(str(server.pid))
-    assert "\x1b" not in json.dumps(doc, ensure_ascii=False)
+    assert not list(unprintable(doc))
+    # Started through a link whose name holds an escape: the path it was started by is
+    # what iodetect runs for the plan, and it is shown cleaned.
+    link = tmp_path / "\x1b]0;owned\x07python"
+    link.symlink_to(os.path.realpath(sys.executable))
+    server = spawn.start("epoll", argv=[str(link)])
+    _code, doc, _ = inspect_json(str(server.pid))
+    assert not list(unprintable(doc))
+    it = doc["processes"][0]["interpreter"]
+    assert it["run_path"].endswith("\\x1b]0;owned\\x07python"), it
+    assert doc["processes"][0]["plan"] is not None, doc["processes"][0]["plan_error"]
+
+
+def unprintable(value: Any, where: str = "") -> Iterator[str]:
+    """Where a JSON document holds a character a terminal acts on (json.dumps would escape it
+    in the document, but `jq -r` prints it raw)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from unprintable(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from unprintable(v, f"{where}[{i}]")
+    elif isinstance(value, str) and any(
+        ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u202e\u2066" for c in value
+    ):
+        yield f"{where}: {value!r}"
 
 
 # --- the parts, on fixture input ---------------------------------------------------------------
@@ -359,6 +406,9 @@ def test_sockets_addresses_and_cleaning() -> None:
     assert procfs.redact_command(["app", "--token", "s3cret", "postgres://u:pw@db/x"]) == (
         "app --token *** postgres://***@db/x"
     )
+    # Deep paths (a CI checkout, a tox env) do not push the options out of what is shown.
+    deep = ["/" + "d" * 60 + "/.tox/py311/bin/python", "/tmp/" + "p" * 80 + "/s.py", "--password=x"]
+    assert procfs.redact_command(deep).endswith("--password=***")
 
 
 def test_asyncio_ps_table_is_summarised() -> None:
@@ -386,3 +436,154 @@ def test_json_contract(spawn: Spawner) -> None:
     assert proc["plan"] is None and proc["tasks"] is None
     assert proc["own_root"] and proc["own_mount_ns"] and proc["ns_pid"] == server.pid
     assert not gone(server.pid)
+
+
+def _thread(tid: int, name: str, call: str, fd: int, waits: int = 8) -> Thread:
+    kind = syscalls.KINDS[call]
+    return Thread(tid, name, "S", call, kind, fd, None, None, "eventpoll", 8, waits, 0)
+
+
+def _descriptors(*epolls: Epoll) -> Descriptors:
+    return Descriptors(40, 40, {"tcp": 31, "eventpoll": len(epolls)}, (), 30, epolls)
+
+
+def test_a_native_runtime_beside_the_python_loop_is_not_taken_for_it() -> None:
+    # granian --loop asyncio, as /proc showed it: the Python loop on the main thread waits in
+    # epoll_wait on the standard loop's instance (its self-pipe only), while tokio's worker
+    # thread waits on an instance of its own that holds the connections and mio's eventfd.
+    # granian imports uvloop either way, so uvloop is mapped.
+    desc = _descriptors(
+        Epoll(11, 1, (12,), ("unix",)),
+        Epoll(15, 33, (16, 17), ("eventfd", "tcp")),
+    )
+    threads = (
+        _thread(100, "granian", "epoll_wait", 11),
+        _thread(102, "tokio-rt-worker", "epoll_wait", 15),
+    )
+    libraries = {"uvloop": "/venv/lib/python3.12/site-packages/uvloop/loop.cpython-312.so"}
+    loop = analysis.loop_of(100, threads, desc, libraries)
+    assert (loop.running, loop.thread, loop.registered) == ("asyncio", 100, 1)
+    assert loop.selector == "EpollSelector"
+    assert any("102" in e and "tokio-rt-worker" in e for e in loop.evidence), loop.evidence
+    # The same process on uvloop: libuv's instance on the main thread has the eventfd.
+    desc = _descriptors(
+        Epoll(11, 3, (12, 13, 14), ("eventfd", "tcp", "unix")),
+        Epoll(15, 33, (16, 17), ("eventfd", "tcp")),
+    )
+    threads = (
+        _thread(100, "granian", "epoll_pwait", 11),
+        _thread(102, "tokio-rt-worker", "epoll_wait", 15),
+    )
+    loop = analysis.loop_of(100, threads, desc, libraries)
+    assert (loop.running, loop.thread) == ("uvloop", 100)
+    assert loop.evidence[0] == "maps uvloop/loop.cpython-312.so"  # which library, said so
+    assert "libuv's wake-up" in loop.evidence[1]
+    # rloop (mio underneath) wakes through an eventfd too, and it is not libuv.
+    rloop = {"rloop": "/venv/lib/python3.12/site-packages/rloop/_rloop.cpython-312.so"}
+    loop = analysis.loop_of(100, threads, desc, rloop)
+    assert loop.running == "rloop" and "libuv" not in " ".join(loop.evidence), loop.evidence
+    # A loop in a worker thread, the main thread blocked elsewhere: the busiest wait wins.
+    threads = (
+        _thread(100, "python", "futex", 0, waits=0),
+        _thread(101, "loop", "epoll_wait", 11),
+        _thread(102, "other", "epoll_wait", 15),
+    )
+    desc = _descriptors(Epoll(11, 3, (), ("unix",)), Epoll(15, 9, (), ("tcp",)))
+    assert analysis.loop_of(100, threads, desc, {}).thread == 102
+
+
+def test_a_busy_process_with_several_epoll_instances_is_not_guessed() -> None:
+    # No thread caught in its wait: one epoll instance says which loop it is; several do not.
+    busy = (_thread(100, "granian", "futex", 0, waits=0),)
+    one = _descriptors(Epoll(11, 4, (), ("eventfd", "tcp")))
+    libraries = {"uvloop": "/site-packages/uvloop/loop.cpython-312.so"}
+    assert analysis.loop_of(100, busy, one, libraries).running == "uvloop"
+    several = _descriptors(Epoll(11, 1, (), ("unix",)), Epoll(15, 33, (), ("eventfd", "tcp")))
+    loop = analysis.loop_of(100, busy, several, libraries)
+    assert loop.running is None and loop.mechanism == "epoll"
+    assert any("2 epoll instances" in e for e in loop.evidence), loop.evidence
+
+
+def test_epoll_registrations_are_counted_past_the_first_megabyte(
+    spawn: Spawner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /proc/PID/fdinfo of an epoll instance has one line per registration (about 80 bytes):
+    # 13 000 connections make a megabyte. Counted in chunks, the count stays exact; past the
+    # bound it is a lower bound, and the snapshot says so.
+    server = spawn.start("epoll")
+    monkeypatch.setattr(snapshot, "FDINFO_CHUNK", 100)  # a few lines per read
+    snap = snapshot.take(server.pid, samples=2, spacing=0.01)
+    assert snap.loop.registered == 8 and snap.descriptors.epolls[0].registered == 8
+    assert not snap.descriptors.epolls[0].truncated and not snap.descriptors.truncated
+    monkeypatch.setattr(snapshot, "FDINFO_LIMIT", 300)
+    snap = snapshot.take(server.pid, samples=2, spacing=0.01)
+    epoll = snap.descriptors.epolls[0]
+    assert epoll.truncated and 0 < epoll.registered < 8
+    assert snap.descriptors.truncated
+    assert any("lower bound" in n for n in snap.notes)
+
+
+PLAIN_SELECTOR_SERVER = r"""
+import os, selectors, socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+srv.setblocking(False)
+sel = selectors.DefaultSelector()
+sel.register(srv, selectors.EVENT_READ)
+print("READY %d %d" % (os.getpid(), srv.getsockname()[1]), flush=True)
+while True:
+    for key, _ in sel.select():
+        conn, _ = srv.accept()
+        conn.close()
+"""
+
+
+def test_a_selector_loop_without_asyncio_is_not_called_asyncio(spawn: Spawner) -> None:
+    # gunicorn's gthread worker and plain selectors servers wait in epoll like asyncio's loop;
+    # a process that never imported asyncio does not map its C module _asyncio.
+    if "_asyncio" in sys.builtin_module_names:
+        pytest.skip("this interpreter has _asyncio built in: its import does not show in maps")
+    server = spawn.start("plain", argv=[sys.executable, "-c", PLAIN_SELECTOR_SERVER])
+    _code, doc, _ = inspect_json(str(server.pid))
+    loop = doc["processes"][0]["loop"]
+    assert (loop["model"], loop["mechanism"], loop["thread"]) == ("event loop", "epoll", server.pid)
+    assert loop["running"] is None and loop["selector"] is None
+    assert loop["asyncio_imported"] is False
+    assert any("asyncio is not imported" in e for e in loop["evidence"]), loop["evidence"]
+    plan = finding(doc, "plan.loop")
+    assert plan["level"] == "ok" and "no loop iodetect recognises" in plan["message"]
+    # And an asyncio server maps it.
+    server = spawn.start("epoll")
+    _code, doc, _ = inspect_json(str(server.pid), "--no-plan")
+    assert doc["processes"][0]["loop"]["asyncio_imported"] is True
+
+
+def test_unknown_asyncio_import_keeps_the_selector_reading() -> None:
+    # Debian builds _asyncio into the interpreter: nothing in maps says either way.
+    threads = (_thread(100, "python3", "epoll_wait", 3),)
+    desc = _descriptors(Epoll(3, 2, (), ("tcp", "unix")))
+    assert analysis.loop_of(100, threads, desc, {}, None).running == "asyncio"
+    assert analysis.loop_of(100, threads, desc, {}, True).running == "asyncio"
+    loop = analysis.loop_of(100, threads, desc, {}, False)
+    assert loop.running is None and loop.selector is None and loop.mechanism == "epoll"
+    # An epoll instance past the 32 that are read: what is registered in it is unknown, so
+    # whether uvloop's wake-up is there is too.
+    libraries = {"uvloop": "/site-packages/uvloop/loop.cpython-312.so"}
+    loop = analysis.loop_of(100, (_thread(100, "python3", "epoll_pwait", 40),), desc, libraries)
+    assert loop.running is None and loop.mechanism == "epoll", loop
+    assert any("fd 40" in e and "not read" in e for e in loop.evidence)
+
+
+def test_a_memory_map_past_its_bound_is_said_to_be_partial(
+    spawn: Spawner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the bound, a library (uvloop, _asyncio) may be mapped unseen: the snapshot says
+    # so, and an unseen _asyncio is not read as "asyncio was not imported".
+    server = spawn.start("epoll")
+    full = snapshot.take(server.pid, samples=2, spacing=0.01)
+    assert full.loop.asyncio_imported in (True, None) and not full.notes
+    monkeypatch.setattr(procfs, "MAPS_LIMIT", 2048)
+    cut = snapshot.take(server.pid, samples=2, spacing=0.01)
+    assert any("memory map" in n for n in cut.notes), cut.notes
+    assert cut.loop.asyncio_imported in (True, None)

@@ -199,3 +199,19 @@ def test_interrupted_inspection_stops_everything(app_dir: Path) -> None:
         for pid in seen:
             if not gone(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_granian_python_loop_is_told_from_its_tokio_threads(app_dir: Path) -> None:
+    # granian serves connections from tokio threads that wait in epoll instances of their own
+    # (with mio's eventfd); the Python loop runs on the main thread. It imports uvloop whatever
+    # --loop says, so only the main thread's wait tells which loop runs.
+    need("granian")
+    need("uvloop")
+    base = [sys.executable, "-m", "granian", "--interface", "asgi", "app:app"]
+    base += ["--working-dir", str(app_dir), "--host", "127.0.0.1"]
+    code, doc = serve_json([*base, "--port", str(free_port()), "--loop", "asyncio"])
+    assert loops(doc) == ["asyncio"], [p["loop"] for p in doc["processes"]]
+    assert plan_levels(doc) == ["fail"] and code == 1
+    assert doc["processes"][0]["loop"]["thread"] == doc["processes"][0]["pid"]
+    code, doc = serve_json([*base, "--port", str(free_port()), "--loop", "uvloop"])
+    assert loops(doc) == ["uvloop"] and code == 0, doc["findings"]

@@ -5,6 +5,8 @@ namespace (so their interpreter is run through nsenter, and `asyncio ps` is avai
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -87,3 +89,52 @@ def test_chroot_uvloop_in_a_venv(spawn: Spawner) -> None:
     assert proc["loop"]["running"] == "uvloop"
     assert proc["interpreter"]["venv"] == "/opt/iodetect-tests/uvloop-3.15"
     assert proc["plan"]["loop_package"] == "uvloop"  # the venv's packages count
+
+
+def _host_pid(launcher: int, ns_pid: int) -> int | None:
+    """The host PID of the descendant of `launcher` whose PID in its own namespace is ns_pid."""
+    status: dict[int, dict[str, str]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status") as f:
+                    status[int(name)] = dict(ln.split(":", 1) for ln in f if ":" in ln)
+            except OSError:
+                continue
+    for pid, fields in status.items():
+        nspid = fields.get("NSpid", "").split()
+        if len(nspid) < 2 or nspid[-1] != str(ns_pid):
+            continue
+        up, seen = pid, set()
+        while up in status and up not in seen:
+            seen.add(up)
+            if up == launcher:
+                return pid
+            up = int(status[up].get("PPid", "0").strip() or 0)
+    return None
+
+
+def test_container_shaped_process_seen_from_the_host(spawn: Spawner) -> None:
+    # What a container is to /proc: its own PID, network and mount namespaces and its own
+    # root. Sockets come from its namespace (loopback there is not the host's), `asyncio ps`
+    # runs in its PID namespace with the PID it has there.
+    interp = interpreters.require("3.15")
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if os.geteuid() != 0 or unshare is None or ip is None:
+        pytest.skip("needs root, unshare and ip (util-linux, iproute2) to build namespaces")
+    prefix = [unshare, "--pid", "--net", "--fork", "sh", "-c", f'{ip} link set lo up; exec "$@"']
+    server = spawn.start("tasks", argv=interp.command(), stdin_program=True, prefix=[*prefix, "sh"])
+    pid = _host_pid(server.proc.pid, server.pid)
+    assert pid is not None and pid != server.pid
+    _code, doc = inspect_json(str(pid))
+    proc = doc["processes"][0]
+    assert (proc["own_pid_ns"], proc["own_net_ns"], proc["own_mount_ns"]) == (False, False, False)
+    assert proc["ns_pid"] == server.pid
+    assert proc["descriptors"]["listening"] == [f"127.0.0.1:{server.port} (tcp)"]
+    assert proc["descriptors"]["established"] == 6
+    assert proc["loop"]["running"] == "asyncio"
+    assert proc["tasks"]["available"] is True and proc["tasks"]["count"] == 6, proc["tasks"]
+    # The host's namespace has no such listener: --port says where to look instead.
+    done = run_cli("inspect", "--port", str(server.port))
+    if done.returncode == 2:  # (unless the host happens to use the same port)
+        assert "docker top" in done.stderr

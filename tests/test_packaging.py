@@ -52,6 +52,7 @@ def test_sdist_carries_the_license_and_docs_and_leaves_tests_out(dist: Path) -> 
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     assert {"LICENSE", "README.md", "pyproject.toml", "docs/servers.md", "docs/ci.md"} <= names
     assert "iodetect/target/probe.py" in names and "iodetect/schemas/facts.schema.json" in names
+    assert "docs/fleet.md" in names and "iodetect/schemas/fleet.schema.json" in names
     assert not [n for n in names if n.startswith("tests/")]
 
 
@@ -94,6 +95,14 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(dist: Path, tmp_path: Path) -> 
     (work / "loop_setup.py").write_text(snippet.stdout, encoding="utf-8")
     check = _run([str(venv / "bin" / "iodetect"), "snippet", "--check", "loop_setup.py"], work)
     assert check.returncode == 0, check.stdout + check.stderr
+    # The probe script and the fleet's schemas travel in the wheel too.
+    probe = _run([str(venv / "bin" / "iodetect"), "probe-script"], work)
+    assert probe.returncode == 0 and probe.stdout.startswith("#!/usr/bin/env python3")
+    (work / "probe.py").write_text(probe.stdout, encoding="utf-8")
+    (work / "host.json").write_text(_run([str(python), "probe.py"], work).stdout, encoding="utf-8")
+    fleet = _run([str(venv / "bin" / "iodetect"), "fleet", "--json", "host.json"], work)
+    assert fleet.returncode == 0, fleet.stdout + fleet.stderr
+    assert json.loads(fleet.stdout)["targets"][0]["verdict"] == "pass"
 
 
 @pytest.mark.parametrize("version", ["3.8", "3.9"])

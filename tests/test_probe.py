@@ -196,14 +196,14 @@ def _probe_raw(argv: list[str], request: object = None) -> dict[str, object]:
     program = target.program("probe", request)
     done = subprocess.run(
         [*argv, "-X", "dev", "-W", "error", "-"],
-        input=program,
+        input=program.text,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith(target.MARKER))
-    data: dict[str, object] = json.loads(line[len(target.MARKER) :])
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith(program.marker))
+    data: dict[str, object] = json.loads(line[len(program.marker) :])
     return data
 
 
@@ -260,9 +260,9 @@ def test_asyncio_behaviour_is_measured() -> None:
     raw = _probe_raw([sys.executable])
     aio = raw["asyncio"]
     assert isinstance(aio, dict)
-    from iodetect.catalog import cpython
+    from iodetect.catalog import apis
 
-    assert aio["get_event_loop_without_loop"] == cpython.GET_EVENT_LOOP.behaviour(
+    assert aio["get_event_loop_without_loop"] == apis.get_event_loop_without_loop(
         tuple(sys.version_info[:3])  # type: ignore[arg-type]
     )
     assert aio["policies_deprecated"] is (sys.version_info >= (3, 14))

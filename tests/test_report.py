@@ -127,6 +127,16 @@ def test_python_option_probes_every_interpreter_here() -> None:
         print("skipped: " + "; ".join(skipped))
 
 
+def answering(payload: str) -> str:
+    """A --python command that answers with `payload` on this run's marker line (its nonce)."""
+    code = (
+        "import re, sys; src = sys.stdin.read(); "
+        "m = re.search(r\"MARKER = '(@@iodetect@@ [0-9a-f]+ )'\", src); "
+        f"print(m.group(1) + {payload!r})"
+    )
+    return shlex.join([sys.executable, "-c", code])
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -134,8 +144,10 @@ def test_python_option_probes_every_interpreter_here() -> None:
         (["report", "--python", "/nonexistent/python3"], "command not found"),
         (["report", "--python", f"{sys.executable} -c 'raise SystemExit(3)'"], "status 3"),
         (["report", "--python", "echo not facts"], "did not print an iodetect result"),
-        (["report", "--python", f"{sys.executable} -c 'print(\"@@iodetect@@ {{\")'"], "malformed"),
-        (["report", "--python", "printf '@@iodetect@@ {\"kind\": 1}\\n' #"], "bad facts"),
+        (["report", "--python", answering("{")], "malformed"),
+        (["report", "--python", answering('{"kind": 1}')], "bad facts"),
+        # A result line without this run's nonce (a forgery, a copy) is not a result.
+        (["report", "--python", "printf '@@iodetect@@ {\"kind\": 1}\\n' #"], "lack this run's"),
         (["report", "--python", "'unbalanced"], "cannot parse --python command"),
         (["report", "--facts", "/nonexistent.json"], "cannot read facts file"),
         (["report", "--timeout", "soon"], "Invalid value for '--timeout'"),
@@ -180,7 +192,7 @@ def test_a_hanging_target_is_killed_at_the_deadline(tmp_path: Path) -> None:
     done = run_cli("report", "--python", str(script), "--timeout", "1")
     elapsed = time.monotonic() - start
     assert done.returncode == 2
-    assert "gave no answer within 1 s; killed" in done.stderr
+    assert "gave no answer within 1 s; its process group was killed" in done.stderr
     assert elapsed < 20
     grandchild = int(pidfile.read_text())
     deadline = time.monotonic() + 5

@@ -714,12 +714,14 @@ def test_single_version_idioms() -> None:
     assert "asyncio.run(main, loop_factory=new_event_loop)" in source("3.14")
     assert "Runner" not in source("3.14") and manual not in source("3.14")
     assert "sys" not in source("3.14")  # nothing to check: the same code on every version
-    # A range uses Runner from 3.11 (asyncio.run() is `with Runner(...)` from 3.12): every
-    # version check compares with 3.11 or older.
+    # A range takes each idiom where the catalog starts it (cpython.idiom), newest first.
     both = source("3.8+")
-    assert all(s in both for s in ("(3, 11)", manual, "(3, 9)")) and "(3, 12)" not in both
-    assert "sys.version_info < (3, 11)" in source("3.11+")
-    assert "Runner" in source("3.11+") and "asyncio.run(" not in source("3.11+")
+    checks = ["if sys.version_info >= (3, 12):", "if sys.version_info >= (3, 11):"]
+    assert all(c in both for c in checks) and both.index(checks[0]) < both.index(checks[1])
+    assert manual in both and "if sys.version_info >= (3, 9):" in both
+    eleven = source("3.11+")
+    assert "sys.version_info < (3, 11)" in eleven and checks[0] in eleven
+    assert "Runner" in eleven and "asyncio.run(main, loop_factory=" in eleven
 
 
 def test_the_descriptor_limit_is_raised_once_by_the_factory() -> None:

@@ -1,4 +1,8 @@
-"""Showing a bench run: tables of the figures, a terminal bar chart, conclusions and notes."""
+"""Showing a bench run: tables of the figures, a terminal bar chart, conclusions and notes.
+
+A bench file can come from anywhere: its strings reach the terminal as Text (never markup)
+through clean() (no control sequences).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from rich.text import Text
 from iodetect.bench.analysis import WORKLOAD_WORDS, Agreement, conclusions, host_busy
 from iodetect.bench.results import LOOPS, WORKLOAD_NAMES, BenchRun, Cell, Variant
 from iodetect.bench.stats import MIN_EFFECT
+from iodetect.text import clean
 
 BAR_WIDTH = 40
 
@@ -69,9 +74,9 @@ def cpu_table(run: BenchRun) -> Table:
     table.add_column("variant")
     workloads = _workloads(run)
     for w in workloads:
-        table.add_column(WORKLOAD_WORDS.get(w, w), justify="right")
+        table.add_column(Text(clean(WORKLOAD_WORDS.get(w, w))), justify="right")
     for v in _rows(run):
-        table.add_row(v.name, *(_cpu_text(run.cell(v.name, w)) for w in workloads))
+        table.add_row(Text(clean(v.name)), *(_cpu_text(run.cell(v.name, w)) for w in workloads))
     table.caption = (
         "~ unstable (interval >= 10 %, or under 5 processes at full speed)  ! a round failed  "
         "* load generator saturated"
@@ -87,9 +92,9 @@ def rate_table(run: BenchRun) -> Table:
     table.add_column("variant")
     workloads = _workloads(run)
     for w in workloads:
-        table.add_column(WORKLOAD_WORDS.get(w, w), justify="right")
+        table.add_column(Text(clean(WORKLOAD_WORDS.get(w, w))), justify="right")
     for v in _rows(run):
-        table.add_row(v.name, *(_rate_text(run.cell(v.name, w)) for w in workloads))
+        table.add_row(Text(clean(v.name)), *(_rate_text(run.cell(v.name, w)) for w in workloads))
     return table
 
 
@@ -106,7 +111,7 @@ def bar_chart(run: BenchRun, workload: str) -> Table | None:
     points.sort()
     top = max(p[0] for p in points) or 1.0
     table = Table.grid(padding=(0, 1))
-    table.title = f"CPU per request, {WORKLOAD_WORDS.get(workload, workload)} (us)"
+    table.title = Text(clean(f"CPU per request, {WORKLOAD_WORDS.get(workload, workload)} (us)"))
     table.title_justify = "left"
     table.add_column()
     table.add_column()
@@ -114,7 +119,7 @@ def bar_chart(run: BenchRun, workload: str) -> Table | None:
     for value, name, stable in points:
         width = max(1, round(value / top * BAR_WIDTH))
         bar = Text("█" * width, style="green" if stable else "yellow")
-        table.add_row(name, bar, f"{value:.1f}")
+        table.add_row(Text(clean(name)), bar, Text(f"{value:.1f}"))
     return table
 
 
@@ -165,7 +170,7 @@ def notes(run: BenchRun) -> list[str]:
 
 
 def render(run: BenchRun, console: Console) -> None:
-    console.print(Text(environment_line(run), style="dim"))
+    console.print(Text(clean(environment_line(run), 4000), style="dim"))
     console.print(cpu_table(run))
     console.print(rate_table(run))
     charts = [c for w in ("pingpong", "idle900") if (c := bar_chart(run, w)) is not None]
@@ -175,18 +180,20 @@ def render(run: BenchRun, console: Console) -> None:
     if found:
         console.print(Text("Conclusions", style="bold"))
         for line in found:
-            console.print(f"- {line}", highlight=False)
+            console.print(Text(f"- {clean(line)}"), highlight=False)
     extra = notes(run)
     if extra:
         console.print(Text("Notes", style="bold"))
         for line in extra:
-            console.print(f"- {line}", highlight=False, style="dim")
+            console.print(Text(f"- {clean(line)}", style="dim"), highlight=False)
 
 
 def render_agreement(found: Agreement, first: str, second: str, console: Console) -> None:
     """Cells stable in both runs with their medians, then the conclusions that differ."""
     table = Table(
-        title=f"Cells stable in both runs: server CPU per request, us ({first} -> {second})",
+        title=Text(
+            clean(f"Cells stable in both runs: server CPU per request, us ({first} -> {second})")
+        ),
         title_justify="left",
     )
     table.add_column("variant")
@@ -199,7 +206,13 @@ def render_agreement(found: Agreement, first: str, second: str, console: Console
         change = Text(f"{(b / a - 1) * 100:+.1f} %" if a > 0 else "n/a")
         if cell in moved:
             change.stylize("red")
-        table.add_row(name, WORKLOAD_WORDS.get(w, w), f"{a:.1f}", f"{b:.1f}", change)
+        table.add_row(
+            Text(clean(name)),
+            Text(clean(WORKLOAD_WORDS.get(w, w))),
+            Text(f"{a:.1f}"),
+            Text(f"{b:.1f}"),
+            change,
+        )
     console.print(table)
     console.print(
         f"{len(found.cells)} cells stable in both runs; {len(found.cells) - len(moved)} agree "
@@ -209,6 +222,6 @@ def render_agreement(found: Agreement, first: str, second: str, console: Console
     if found.changed:
         console.print(Text("Conclusions that differ (numbers masked)", style="bold"))
         for which, line in found.changed:
-            console.print(f"- only in the {which} run: {line}", highlight=False)
+            console.print(Text(f"- only in the {which} run: {clean(line)}"), highlight=False)
     else:
         console.print("The conclusions are the same (numbers masked).", highlight=False)

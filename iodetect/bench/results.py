@@ -19,6 +19,7 @@ from iodetect.bench.stats import (
 )
 from iodetect.catalog import loops
 from iodetect.catalog.mechanisms import SELECTOR_CLASSES
+from iodetect.errors import InputError
 from iodetect.model import SELECTOR_NAMES, Facts, FactsError, Loop, _build, _plain
 
 BENCH_KIND = "iodetect.bench"
@@ -32,7 +33,7 @@ STYLES = ("protocol", "streams", "sock")
 STYLE_NAMES = {"protocol": "Protocol", "streams": "streams", "sock": "sock_*"}
 
 
-class BenchError(ValueError):
+class BenchError(InputError):
     """A bench results file or selection that cannot be used. One line."""
 
 
@@ -382,14 +383,15 @@ def from_dict(data: Any) -> BenchRun:
     if data.get("kind") != BENCH_KIND:
         raise BenchError(f"not iodetect bench results (kind is {data.get('kind')!r})")
     version = data.get("schema_version")
-    if isinstance(version, int) and 0 < version < BENCH_SCHEMA_VERSION:
+    exact = type(version) is int  # not 2.0, not true
+    if exact and 0 < version < BENCH_SCHEMA_VERSION:  # type: ignore[operator]
         raise BenchError(
             f"bench schema_version {version} has no CPU speed probes (this iodetect reads "
             f"{BENCH_SCHEMA_VERSION}): run the bench again"
         )
-    if version != BENCH_SCHEMA_VERSION:
+    if not exact or version != BENCH_SCHEMA_VERSION:
         raise BenchError(
-            f"unsupported bench schema_version {version!r} (this iodetect reads "
+            f"unsupported bench schema_version {version!r:.40} (this iodetect reads "
             f"{BENCH_SCHEMA_VERSION})"
         )
     body = {k: v for k, v in data.items() if k not in ("kind", "schema_version")}
@@ -406,19 +408,20 @@ def from_dict(data: Any) -> BenchRun:
 
 
 def load_results(path: str) -> BenchRun:
-    """Read a saved `iodetect bench --json`; any problem is one BenchError line."""
+    """Read a saved `iodetect bench --json` (a regular file of bounded size); any problem is
+    one BenchError line."""
+    from iodetect.files import BENCH_LIMIT, parse_json, read_text
+    from iodetect.text import clean
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise BenchError(f"cannot read bench results {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise BenchError(f"bench results {path} are not UTF-8 text") from None
+        text = read_text(path, "bench results", BENCH_LIMIT)
+    except InputError as exc:
+        raise BenchError(str(exc)) from None
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise BenchError(f"{path}: not valid JSON: {exc}") from None
+        data = parse_json(text)
+    except ValueError as exc:  # also integers of more than 4300 digits, NaN, Infinity
+        raise BenchError(f"{clean(path)}: not valid JSON: {exc}") from None
     try:
         return from_dict(data)
     except BenchError as exc:
-        raise BenchError(f"{path}: {exc}") from None
+        raise BenchError(f"{clean(path)}: {exc}") from None

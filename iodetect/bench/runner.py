@@ -46,6 +46,7 @@ from iodetect.bench.results import (
 from iodetect.bench.stats import DISTURBED, REPEAT_BUDGET
 from iodetect.model import SELECTOR_NAMES, FactsError
 from iodetect.target import MARKER, program
+from iodetect.text import show_command
 from iodetect.transport import TargetError, last_line, run_program, split_command
 
 WIN_SELECT_MAX = 500  # CPython's select() on Windows: FD_SETSIZE 512, less a few in use
@@ -264,7 +265,7 @@ class _Server:
         self.reader.start()
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(program("bench_server", params).encode("utf-8"))
+            self.proc.stdin.write(program("bench_server", params, nonce=False).text.encode("utf-8"))
             self.proc.stdin.close()
         except OSError:
             pass  # it died at once; ready() reports why
@@ -531,7 +532,7 @@ def run(sel: Selection, progress: Progress | None = None) -> BenchRun:
         duration=sel.duration,
         warmup=sel.warmup,
         workloads=sel.workloads,
-        python=sel.python,
+        python=show_command(sel.python) if sel.python is not None else None,
         seed=seed,
         placement=sel.placement,
         windows=sel.windows,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from iodetect.catalog import (
     advisories,
+    apis,
     cpython,
     libraries,
     limits,
@@ -21,12 +22,14 @@ from iodetect.catalog import (
 from iodetect.catalog.records import (
     Advisory,
     ApiChange,
+    Behaviour,
     IdiomRecord,
     LibraryRule,
     LibReq,
     LoopGap,
     LoopRecord,
     LoopRelease,
+    Pattern,
     PlatformRecord,
     Range,
     SelectCeiling,
@@ -41,12 +44,14 @@ from iodetect.model import SELECTOR_NAMES
 __all__ = [
     "Advisory",
     "ApiChange",
+    "Behaviour",
     "IdiomRecord",
     "LibReq",
     "LibraryRule",
     "LoopGap",
     "LoopRecord",
     "LoopRelease",
+    "Pattern",
     "PlatformRecord",
     "Range",
     "SelectCeiling",
@@ -55,6 +60,7 @@ __all__ = [
     "Span",
     "advisories",
     "all_records",
+    "apis",
     "cpython",
     "libraries",
     "limits",
@@ -81,7 +87,7 @@ def all_records() -> tuple[object, ...]:
         *mechanisms.CAVEATS,
         *platforms.PLATFORMS,
         *cpython.IDIOMS,
-        *cpython.API_CHANGES,
+        *apis.RECORDS,
         *libraries.RULES,
     )
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from iodetect.model import Family, GetEventLoop, LoopName, NeedName, SelectorName
+from iodetect.model import Family, LoopName, NeedName, SelectorName
 
 Version = tuple[int, int, int]
 Minor = tuple[int, int]
@@ -14,6 +14,14 @@ Severity = Literal["data-integrity", "crash", "leak", "defect"]
 Effect = Literal["needs", "prefers", "warns", "none"]
 Idiom = Literal["manual", "runner", "run_loop_factory"]
 OS = Literal["unix", "windows"]
+# What an API does on a release: fine, warns (DeprecationWarning), raises, or is gone.
+Verdict = Literal["fine", "warns", "raises", "removed"]
+SEVERITY: dict[str, int] = {"fine": 0, "warns": 1, "raises": 2, "removed": 3}
+# How a use is written: a call, a plain reference (an attribute, an import of the name, getattr
+# with the name), a base class, a decorator, an import of a module.
+Use = Literal["call", "ref", "subclass", "decorator", "import"]
+# Whether an event loop runs where a loop-sensitive call is made.
+Context = Literal["any", "running", "no_loop", "loop_set", "cleared"]
 
 
 def version_tuple(text: str | None) -> Version | None:
@@ -182,44 +190,82 @@ class IdiomRecord:
 
 @dataclass(frozen=True)
 class Span:
-    """CPython releases first..last inclusive, as "3.10.0"; last None runs on."""
+    """CPython releases from `since` (inclusive) up to `until` (exclusive); until None runs on."""
 
-    first: str
-    last: str | None = None
+    since: Version
+    until: Version | None = None
 
     def __contains__(self, v: object) -> bool:
         if not isinstance(v, tuple):
             return False
-        low = version_tuple(self.first)
-        high = version_tuple(self.last) if self.last else None
-        return low is not None and v >= low and (high is None or v <= high)
+        return bool(self.since <= v and (self.until is None or v < self.until))
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What an API does on some releases: warns, raises or is gone; `source` says who says so."""
+
+    verdict: Verdict
+    spans: tuple[Span, ...]
+    effect: str  # what the code sees, e.g. "RuntimeError: There is no current event loop"
+    error: str | None  # the exception the caller gets (None for a warning)
+    source: str
+    uses: tuple[Use, ...] | None = None  # None: every use; else only these (e.g. a call)
+
+    def covers(self, release: Version, use: Use = "call") -> bool:
+        return (self.uses is None or use in self.uses) and any(release in s for s in self.spans)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """How a use of an API is recognised in a syntax tree (iodetect.scan.engine takes it)."""
+
+    names: tuple[str, ...] = ()  # fully qualified names, e.g. "asyncio.get_event_loop"
+    form: Literal["call", "ref", "import", "method"] = "call"
+    keyword: str | None = None  # only calls that pass this keyword argument
+    without_keyword: str | None = None  # only calls that do not pass it
+    method: str | None = None  # form "method": any `x.method(...)`
+    receiver: tuple[str, ...] = ()  # form "method": only when x is a call of one of these
+    loop_sensitive: bool = False  # the outcome depends on whether a loop runs (Context)
+    # Only calls given a coroutine, written as a call (gather(f(), g())), or no argument at all:
+    # with futures or tasks these functions take the loop from them, not get_event_loop().
+    coroutine_arg: bool = False
 
 
 @dataclass(frozen=True)
 class ApiChange:
-    """An asyncio API whose behaviour changes across CPython releases.
+    """One API in one situation: what each CPython release does with it, and what to write.
 
-    "API X: fine until V1, warns from V2 (backports B), raises from V3, removed from V4, use R":
-    `warns` holds every span of releases that warn (backports are spans on older branches),
-    so a timeline that stops warning again (3.10.10, 3.11.2) is data, not a special case.
+    Releases outside every behaviour's spans are fine. A behaviour carries its own source; `cite`
+    backs the record itself where it lists none (an API that is fine in that situation).
     """
 
-    api: str
-    condition: str  # when it matters, e.g. "with no current event loop"
-    warns: tuple[Span, ...]
-    raises_from: str | None
-    removed_from: str | None
+    id: str
+    api: str  # as shown to people
+    pattern: Pattern
+    behaviours: tuple[Behaviour, ...]
     replacement: str
-    source: str
-    backports: tuple[str, ...] = ()  # older-branch releases that took the change, e.g. 3.10.9
+    context: Context = "any"
+    when: str = ""  # the situation, for people: "with no event loop running or set"
+    note: str = ""
+    fd_ceiling: bool = False  # breaks only on descriptors at or above select()'s ceiling
+    cite: str = ""
 
-    def behaviour(self, version: Version) -> GetEventLoop:
-        """What calling it does on this CPython release: ok, warns or raises."""
-        if self.raises_from and version >= (version_tuple(self.raises_from) or version):
-            return "raises"
-        if self.removed_from and version >= (version_tuple(self.removed_from) or version):
-            return "raises"
-        return "warns" if any(version in s for s in self.warns) else "ok"
+    @property
+    def source(self) -> str:
+        """Every source the record rests on, once each."""
+        found = [self.cite] if self.cite else []
+        found += [b.source for b in self.behaviours]
+        return "; ".join(dict.fromkeys(found))
+
+    def behaviour(self, release: Version, use: Use = "call") -> Behaviour | None:
+        """The most severe behaviour on this release, None where the API is fine."""
+        hits = [b for b in self.behaviours if b.covers(release, use)]
+        return max(hits, key=lambda b: SEVERITY[b.verdict], default=None)
+
+    def verdict(self, release: Version, use: Use = "call") -> Verdict:
+        found = self.behaviour(release, use)
+        return "fine" if found is None else found.verdict
 
 
 @dataclass(frozen=True)

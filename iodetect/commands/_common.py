@@ -1,29 +1,66 @@
-"""What every command shares: one-line errors with documented exit codes, stdout/stderr consoles."""
+"""What every command shares: errors and exit codes, product and diagnostic output, options.
+
+A command reports a problem by raising an iodetect.errors.Error (or with fail()); cli.main
+prints it in one line and exits with its code, in one place for every command. The product
+goes to stdout through iodetect.output (echo, console), diagnostics to stderr with note().
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
+from iodetect.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Error, Failed, UsageError
+from iodetect.output import note
+
 if TYPE_CHECKING:
     from iodetect.recommend import BenchEvidence
 
-EXIT_OK = 0
-EXIT_FAILED = 1  # a check or a verification failed, or a conflict cannot be satisfied
-EXIT_USAGE = 2  # usage or input error
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "fail",
+    "note",
+    "seconds",
+    "usage_errors",
+]
+
+MAX_SECONDS = 86400.0  # a deadline of a day: more is a typo, not a plan
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print one line on stderr and exit with `code`; never a traceback."""
-    typer.echo(f"iodetect: error: {message}", err=True)
-    raise typer.Exit(code)
+    """Stop the command with a one-line error and exit `code` (cli.main prints it)."""
+    if code == EXIT_FAILED:
+        raise Failed(message)
+    if code == EXIT_USAGE:
+        raise UsageError(message)
+    error = Error(message)
+    error.exit_code = code
+    raise error
 
 
-def note(message: str) -> None:
-    """A diagnostic for people: stderr, so stdout carries only the product."""
-    typer.echo(message, err=True)
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """The recommender's NeedsError (a bad --needs, --loop, --target-python...) as UsageError."""
+    from iodetect.recommend import NeedsError
+
+    try:
+        yield
+    except NeedsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def seconds(value: float) -> float:
+    """A --timeout: a finite number of seconds, at most a day (nan, inf and 1e308 refused)."""
+    if not math.isfinite(value) or value > MAX_SECONDS:
+        raise typer.BadParameter(f"must be a number of seconds up to {MAX_SECONDS:g}")
+    return value
 
 
 # --- options shared by several commands ------------------------------------------------------
@@ -84,17 +121,20 @@ BenchOption = Annotated[
 ]
 ProbeTimeoutOption = Annotated[
     float,
-    typer.Option("--timeout", min=0.1, metavar="SECONDS", help="Deadline for the --python probe."),
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        metavar="SECONDS",
+        callback=seconds,
+        help="Deadline for the --python probe.",
+    ),
 ]
 
 
 def bench_evidence(path: Path | None) -> BenchEvidence | None:
-    """The evidence of a saved bench run, or None; a bad file is a usage error."""
+    """The evidence of a saved bench run, or None; a bad file is an input error (exit 2)."""
     if path is None:
         return None
-    from iodetect.bench import BenchError, evidence, load_results
+    from iodetect.bench import evidence, load_results
 
-    try:
-        return evidence(load_results(str(path)))
-    except BenchError as exc:
-        fail(str(exc))
+    return evidence(load_results(str(path)))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from iodetect.commands._common import EXIT_FAILED, fail
+from iodetect.commands._common import EXIT_FAILED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,7 +71,12 @@ def register(app: typer.Typer) -> None:
             None, "--python", help="Interpreter command for servers and load generator."
         ),
         json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
-        save: str = typer.Option(None, "--save", help="Also write the JSON results to FILE."),
+        save: str = typer.Option(
+            None,
+            "--save",
+            help="Also write the JSON results to FILE (- for stdout), replacing it only once "
+            "complete.",
+        ),
         show: str = typer.Option(
             None, "--show", help="Show a saved run (a --json or --save FILE) instead of running."
         ),
@@ -89,35 +94,27 @@ def register(app: typer.Typer) -> None:
         generator; rounds are shuffled; a winner is declared only beyond the spread.
         """
         import dataclasses
-        import sys
 
-        from rich.console import Console
-
-        from iodetect.bench import BenchError, load_results
+        from iodetect import output
+        from iodetect.bench import load_results
         from iodetect.bench.render import render
-        from iodetect.bench.results import to_json
+        from iodetect.bench.results import BenchError, to_json
         from iodetect.bench.runner import QUICK, Selection, run
 
         if compare[0] is not None:
             from iodetect.bench.analysis import agreement
             from iodetect.bench.render import render_agreement
 
-            try:
-                first, second = (load_results(path) for path in compare)
-            except BenchError as exc:
-                fail(str(exc))
+            first, second = (load_results(path) for path in compare)
             found = agreement(first, second)
-            render_agreement(found, compare[0], compare[1], Console(soft_wrap=False))
+            render_agreement(found, compare[0], compare[1], output.console(soft_wrap=False))
             raise typer.Exit(0 if found.agree else EXIT_FAILED)
         if show is not None:
-            try:
-                saved = load_results(show)
-            except BenchError as exc:
-                fail(str(exc))
+            saved = load_results(show)
             if json_out:
-                typer.echo(to_json(saved))
+                output.echo(to_json(saved))
             else:
-                render(saved, Console(soft_wrap=False))
+                render(saved, output.console(soft_wrap=False))
             return
 
         base = QUICK if quick else Selection()
@@ -137,42 +134,23 @@ def register(app: typer.Typer) -> None:
         if budget is not None:
             changes["budget"] = None if budget == 0 else budget
         selection = dataclasses.replace(base, **changes)
-        try:
-            selection.validate()
-        except BenchError as exc:
-            fail(str(exc))
+        selection.validate()  # BenchError: exit 2
+        if save == "":
+            raise BenchError("--save: the file name is empty (use --save - for stdout)")
 
-        err = Console(stderr=True)
-        _interrupt_on_terminate()
-        try:
-            result = _run_with_bar(run, selection, err)
-        except BenchError as exc:
-            fail(str(exc), EXIT_FAILED)
-        except KeyboardInterrupt:
-            fail("interrupted; every server and load generator was stopped", 130)
+        # A signal (SIGINT, SIGTERM, SIGHUP) unwinds the run: every server is killed on the way.
+        result = _run_with_bar(run, selection, output.err_console())
         if save is not None:
-            try:
-                with open(save, "w", encoding="utf-8") as fh:
-                    fh.write(to_json(result) + "\n")
-            except OSError as exc:
-                fail(f"cannot write {save}: {exc.strerror or exc}")
+            if save == "-":
+                output.echo(to_json(result))
+            else:
+                from iodetect.files import write_text
+
+                write_text(save, to_json(result) + "\n", "--save")
         if json_out:
-            sys.stdout.write(to_json(result) + "\n")
+            output.echo(to_json(result))
         else:
-            render(result, Console(soft_wrap=False))
-
-
-def _interrupt_on_terminate() -> None:
-    """SIGTERM and SIGHUP end the run like Ctrl-C does, so every server is killed on the way out."""
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            signal.signal(sig, interrupt)
+            render(result, output.console(soft_wrap=False))
 
 
 def _run_with_bar(

@@ -173,7 +173,8 @@ def inspect(
 
         from iodetect.inspect.render import show
 
-        show(report, Console(highlight=False, soft_wrap=True))
+        # No emoji codes: ":warning:" in a command line is text, not a picture.
+        show(report, Console(highlight=False, soft_wrap=True, emoji=False))
     if report.exit_code != EXIT_OK:
         raise typer.Exit(report.exit_code)
 

@@ -15,7 +15,7 @@ from iodetect.commands._common import (
     PythonOption,
     SelectorOption,
     bench_evidence,
-    fail,
+    usage_errors,
 )
 
 
@@ -35,18 +35,16 @@ def report(
     bench_file: BenchOption = None,
 ) -> None:
     """Show what I/O machinery this interpreter on this host has, and what it recommends."""
-    from iodetect import model, probe, transport
+    from iodetect import model, output, probe
     from iodetect import recommend as rec
 
     evidence = bench_evidence(bench_file)
-    try:
+    with usage_errors():
         wanted = rec.Needs(rec.parse_needs(needs), connections, loop, selector)
         facts = probe.get_facts(
             str(facts_file) if facts_file is not None else None, python, timeout
         )
         plan = rec.recommend(facts, wanted, evidence) if facts.py >= rec.OLDEST else None
-    except (rec.NeedsError, model.FactsError, transport.TargetError) as exc:
-        fail(str(exc))
     if json_out:
         import json
 
@@ -58,15 +56,14 @@ def report(
                 "summary": evidence.summary,
                 "style_finding": evidence.style_finding,
             }
-        typer.echo(json.dumps(data, indent=2))
+        output.echo(json.dumps(data, indent=2))
         return
-    from rich.console import Console
     from rich.text import Text
 
     from iodetect import render
     from iodetect.render_plan import render_plan
 
-    console = Console()
+    console = output.console()
     console.print(render.facts_report(facts))
     console.print()
     if plan is None:

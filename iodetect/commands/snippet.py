@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import shlex
 from pathlib import Path
 from typing import NoReturn, Optional
@@ -22,6 +21,7 @@ from iodetect.commands._common import (
     bench_evidence,
     fail,
     note,
+    usage_errors,
 )
 
 
@@ -54,8 +54,13 @@ def snippet(
         help="If the chosen loop is missing at run time, warn and use the standard loop "
         "instead of failing.",
     ),
-    output: Optional[Path] = typer.Option(
-        None, "-o", "--output", metavar="FILE", help="Write the module here instead of stdout."
+    output: Optional[str] = typer.Option(
+        None,
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="Write the module here (- for stdout), replacing the file only once it is complete: "
+        "on any failure the old file is left as it was.",
     ),
     timeout: ProbeTimeoutOption = 30.0,
     bench_file: BenchOption = None,
@@ -78,7 +83,7 @@ def snippet(
     Only code goes to stdout; the choice, its warnings and errors go to stderr. Exit 1 when the
     needs conflict with the host (the message names the conflict and a remedy).
     """
-    from iodetect import model, transport
+    from iodetect import output as out
     from iodetect import recommend as rec
 
     if check is not None and (output is not None or verify):
@@ -86,7 +91,9 @@ def snippet(
     sources = [s for s in (facts_file, platform, python) if s is not None]
     if len(sources) > 1:
         fail("use only one of --facts, --platform and --python")
-    try:
+    if output == "":
+        fail("-o: the file name is empty (use -o - for stdout)")
+    with usage_errors():
         wanted = rec.Needs(
             needs=rec.parse_needs(needs),
             connections=connections,
@@ -94,8 +101,6 @@ def snippet(
             selector=selector,
         )
         target = rec.parse_python(target_python) if target_python is not None else None
-    except rec.NeedsError as exc:
-        fail(str(exc))
 
     if platform is not None:
         from iodetect.platforms import PLATFORMS, documented_facts
@@ -108,12 +113,9 @@ def snippet(
     else:
         from iodetect import probe
 
-        try:
-            facts = probe.get_facts(
-                str(facts_file) if facts_file is not None else None, python, timeout
-            )
-        except (model.FactsError, transport.TargetError) as exc:
-            fail(str(exc))
+        facts = probe.get_facts(
+            str(facts_file) if facts_file is not None else None, python, timeout
+        )
         if facts.py < rec.OLDEST and target is None:
             fail(
                 f"the facts are from Python {facts.py[0]}.{facts.py[1]}; generated code needs "
@@ -123,10 +125,8 @@ def snippet(
     evidence = bench_evidence(bench_file)
     if evidence is not None and evidence.style_finding:
         note(f"iodetect: measured API styles {evidence.style_finding}")
-    try:
+    with usage_errors():
         plan = rec.recommend(facts, wanted, evidence, python=target)
-    except rec.NeedsError as exc:
-        fail(str(exc))
 
     if target is not None and facts.origin != "documented" and facts.py not in target.versions():
         note(
@@ -155,14 +155,11 @@ def snippet(
         )
         _check(check, text, command + source)
     if verify:
-        from iodetect.check import UsageError, verify_setup
+        from iodetect.check import verify_setup
 
-        try:
-            failed = verify_setup(
-                text, plan, facts, python, connections, timeout, saved=facts_file is not None
-            )
-        except UsageError as exc:
-            fail(str(exc))
+        failed = verify_setup(
+            text, plan, facts, python, connections, timeout, saved=facts_file is not None
+        )
         for f in failed:
             fix = f"; fix: {f.remedy}" if f.remedy else ""
             note(f"iodetect: verify failed: {f.message}{fix}")
@@ -170,20 +167,15 @@ def snippet(
             raise typer.Exit(EXIT_FAILED)
     chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
     said = f"iodetect: {chosen} for {plan.runtime} ({plan.reasons[0].text})"
-    if output is None:
-        typer.echo(text, nl=False)
+    if output is None or output == "-":
+        out.echo(text, nl=False)
         note(said)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()  # a partial write must not be left behind
-        fail(f"cannot write {output}: {exc.strerror or exc}")
+    from iodetect.files import write_text
+
+    written = write_text(output, text, "-o")
     note(said)
-    note(f"iodetect: wrote {output}")
+    note(f"iodetect: wrote {written}")
 
 
 def _check(path: Path, text: str, command: str) -> NoReturn:
@@ -198,7 +190,9 @@ def _check(path: Path, text: str, command: str) -> NoReturn:
     if drift.current:
         note(f"iodetect: {shown} is current")
         raise typer.Exit(EXIT_OK)
-    typer.echo(drift.diff, nl=False)
+    from iodetect import output
+
+    output.echo(drift.diff, nl=False)
     note(
         f"iodetect: {shown} differs from what this iodetect generates now; regenerate it: "
         f"{command} -o {shlex.quote(shown)}"

@@ -79,9 +79,11 @@ class Interpreter:
     evidence: str  # how it was recognised
     venv: str | None = None  # the virtual environment, as the process sees it
     run_path: str | None = None  # what to run for its environment (a venv's python), if any
+    release: str | None = None  # exact version, from the probe of its interpreter
+    # run_path as it is, to execute: the process chose it, so it is never shown (not in JSON).
+    run: str | None = field(default=None, repr=False, metadata={"json": False})
     replaced: bool = False  # the executable file was deleted or replaced since it started
     embedded: bool = False  # Python inside another program (uWSGI, ...)
-    release: str | None = None  # exact version, from the probe of its interpreter
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Loop:
     thread: int | None  # the loop thread
     registered: int | None  # descriptors its wait covers
     evidence: tuple[str, ...] = ()
+    asyncio_imported: bool | None = None  # its C module mapped; None: the map cannot tell
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,11 @@ class Report:
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.metadata.get("json", True)
+        }
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

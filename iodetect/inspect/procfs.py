@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import time
+from collections.abc import Iterator
 
 PROC = "/proc"
 TEXT_LIMIT = 64 * 1024  # status, limits, stat, fdinfo of an ordinary descriptor
@@ -72,6 +73,41 @@ def read_bytes(name: str, limit: int = TEXT_LIMIT) -> tuple[bytes, bool]:
         os.close(fd)
     data = b"".join(chunks)
     return data[:limit], len(data) > limit
+
+
+class Cut:
+    """Set once a read_lines() pass stopped at its limit."""
+
+    cut = False
+
+
+def read_lines(name: str, limit: int, chunk: int = 65536) -> tuple[Iterator[bytes], Cut]:
+    """The lines of a /proc file, read `chunk` bytes at a time up to `limit` bytes, never held
+    whole; the Cut says, once the lines are consumed, whether the file went on. The file is
+    opened now (OSError here) and read as the lines are consumed (OSError there too)."""
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    cut = Cut()
+
+    def lines() -> Iterator[bytes]:
+        try:
+            rest = b""
+            size = 0
+            while True:
+                data = os.read(fd, max(1, min(chunk, limit - size)) if size < limit else 1)
+                if not data:
+                    break
+                if size >= limit:
+                    cut.cut = True
+                    break
+                size += len(data)
+                *complete, rest = (rest + data).split(b"\n")
+                yield from complete
+            if rest and not cut.cut:
+                yield rest
+        finally:
+            os.close(fd)
+
+    return lines(), cut
 
 
 def read_text(name: str, limit: int = TEXT_LIMIT) -> str:
@@ -136,8 +172,11 @@ def clean(text: str, limit: int = 200) -> str:
 _SECRET_OPTION = re.compile(r"(?i)(pass|secret|token|key|auth|credential)")
 
 
-def redact_command(argv: list[str], limit: int = 160) -> str:
-    """A command line to show: values of options that look secret are hidden, then cleaned."""
+def redact_command(argv: list[str], limit: int = 400) -> str:
+    """A command line to show: values of options that look secret are hidden, then cleaned.
+
+    The limit is generous: a launch command is the evidence `inspect` is read for, and a
+    virtualenv path alone can take a hundred characters."""
     shown: list[str] = []
     hide_next = False
     for arg in argv[:64]:

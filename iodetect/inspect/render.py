@@ -117,7 +117,8 @@ def _process(console: Console, ins: Inspection) -> None:
     console.print(f"  threads   {s.threads_total}")
     for t in shown:
         on = f"  {escape(t.on)}" if t.on else ""
-        console.print(f"    {t.tid:>8} {escape(t.name):<16} {escape(t.call or '?'):<14}{on}")
+        row = f"    {t.tid:>8} {escape(t.name):<16} {escape(t.call or '?'):<14}{on}"
+        console.print(row.rstrip())
     if len(s.threads) > THREADS_SHOWN:
         console.print(f"    ... {len(s.threads) - THREADS_SHOWN} more")
     if ins.watch is not None:

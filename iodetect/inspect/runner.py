@@ -45,7 +45,7 @@ def interpreter_command(snap: Snapshot, python: str | Sequence[str] | None = Non
 
         return Command(tuple(transport.split_command(python)), "given with --python")
     interp = snap.interpreter
-    if interp.embedded or interp.run_path is None:
+    if interp.embedded or interp.run is None:
         return Command(
             None,
             f"Python runs embedded in {snap.name} ({interp.executable}), which is not an "
@@ -69,9 +69,9 @@ def interpreter_command(snap: Snapshot, python: str | Sequence[str] | None = Non
         if snap.uid != 0:
             prefix += [f"--setuid={snap.uid}", f"--setgid={snap.gid}"]
         prefix.append("--")
-        run = interp.run_path
+        run = interp.run
     else:
-        run = interp.run_path
+        run = interp.run
         if root and snap.uid != 0:
             setpriv = shutil.which("setpriv")
             if setpriv is None:

@@ -180,20 +180,13 @@ def _signal_all(root: int, seen: dict[int, int], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(root, sig)
     for pid, started in seen.items():
-        if procfs.alive(pid, started) and not _zombie(pid):
+        if procfs.alive(pid, started):  # alive: neither gone, reused nor a zombie
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        return procfs.stat_fields(procfs.read_text(procfs.path(pid, "stat")))[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _left(seen: dict[int, int]) -> list[int]:
-    return [pid for pid, st in seen.items() if procfs.alive(pid, st) and not _zombie(pid)]
+    return [pid for pid, st in seen.items() if procfs.alive(pid, st)]
 
 
 def stop(

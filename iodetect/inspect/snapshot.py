@@ -31,7 +31,10 @@ FD_SCAN_LIMIT = 200_000  # descriptors counted
 FD_READ_LIMIT = 65_536  # descriptors whose targets are read
 THREAD_LIMIT = 256  # threads sampled
 EPOLL_TARGETS_SHOWN = 64
-FDINFO_LIMIT = 1024 * 1024  # an epoll with ~12 000 registrations
+# An epoll instance's fdinfo has a line of about 80 bytes per registration: it is counted in
+# chunks, never held whole, up to about 300 000 registrations (more than FD_SCAN_LIMIT).
+FDINFO_LIMIT = 24 * 1024 * 1024
+FDINFO_CHUNK = 256 * 1024
 SAMPLES = 8
 SPACING = 0.025
 
@@ -45,7 +48,6 @@ LIBRARY_PATTERNS = (
     ("gevent", re.compile(r"/gevent/[^/]*\.so$")),
     ("httptools", re.compile(r"/httptools/parser/parser\.[^/]*\.so$")),
 )
-LOOP_LIBRARIES = ("uvloop", "winloop", "rloop")
 
 _EXE_NAME = re.compile(r"^(python|pypy)(\d+(\.\d+)?)?(t|d|m|u)*$")
 _LIBPYTHON = re.compile(r"/libpython(\d)\.(\d+)(t?)d?\.so")
@@ -64,6 +66,7 @@ class _Status:
     gid: int
     ns_pid: int
     threads: int
+    state: str  # R, S, D, Z, ...: the first letter of State
 
 
 def _status(pid: int) -> _Status:
@@ -91,6 +94,7 @@ def _status(pid: int) -> _Status:
         gid=num("Gid", 0, 1),
         ns_pid=int(ns[-1]) if ns and ns[-1].isdigit() else pid,
         threads=num("Threads", 1),
+        state=fields.get("State", "?")[:1],
     )
 
 
@@ -228,9 +232,10 @@ def recognise(
         version=version,
         free_threaded=free,
         executable=procfs.clean(exe, 300),
-        evidence=", ".join(evidence),
+        evidence=procfs.clean(", ".join(evidence), 300),
         venv=procfs.clean(venv, 300) if venv else None,
-        run_path=run_path,
+        run_path=procfs.clean(run_path, 300) if run_path else None,
+        run=run_path,
         replaced=replaced,
         embedded=embedded,
     )
@@ -267,17 +272,48 @@ def _environment(
     return None, exe
 
 
-def _maps(pid: int) -> list[str]:
+def asyncio_imported(pid: int, maps: list[str]) -> bool | None:
+    """Whether the process imported asyncio, from its memory map (paths as it sees them).
+
+    Lib/asyncio/events.py imports the C module _asyncio (3.8 to 3.15), so an import maps
+    `_asyncio.cpython-*.so` where the interpreter has it as a shared module in lib-dynload.
+    False only when that file is there and not mapped; None when the map cannot tell (a
+    build with _asyncio built in, as Debian's, or no lib-dynload folder mapped).
+    """
+    folder = None
+    for name in maps:
+        base = name.rsplit("/", 1)[-1]
+        if base.startswith("_asyncio.") and base.endswith(".so"):
+            return True
+        if folder is None and "/lib-dynload/" in name:
+            folder = name.rsplit("/", 1)[0]
+    resolved = resolve_in_root(pid, folder) if folder else None
+    if resolved is None:
+        return None
     try:
-        data, _cut = procfs.read_bytes(procfs.path(pid, "maps"), procfs.MAPS_LIMIT)
+        with os.scandir(procfs.path(pid, "root") + resolved) as it:
+            for i, entry in enumerate(it):
+                if i >= 4096:
+                    break
+                if entry.name.startswith("_asyncio.") and entry.name.endswith(".so"):
+                    return False
+    except OSError:
+        return None
+    return None
+
+
+def _maps(pid: int) -> tuple[list[str], bool]:
+    """The files the process maps, once each, and whether the map went on past its bound."""
+    seen: dict[str, None] = {}
+    try:
+        lines, cut = procfs.read_lines(procfs.path(pid, "maps"), procfs.MAPS_LIMIT)
+        for raw in lines:
+            parts = raw.decode("utf-8", "replace").split(None, 5)
+            if len(parts) == 6 and parts[5].startswith("/"):
+                seen.setdefault(parts[5], None)
     except OSError as exc:
         raise procfs.explain(pid, exc, "the memory map (/proc/PID/maps)") from None
-    seen: dict[str, None] = {}
-    for line in data.decode("utf-8", "replace").splitlines():
-        parts = line.split(None, 5)
-        if len(parts) == 6 and parts[5].startswith("/"):
-            seen.setdefault(parts[5], None)
-    return list(seen)
+    return list(seen), cut.cut
 
 
 def _limits(pid: int) -> Limits:
@@ -400,21 +436,23 @@ def read_descriptors(
         established=established,
         epolls=tuple(epolls),
         listen_inodes=tuple(listen_inodes),
-        truncated=truncated or table.truncated,
+        truncated=truncated or table.truncated or any(e.truncated for e in epolls),
     )
     return found, labels, kinds
 
 
 def _epoll(pid: int, fd: int, kinds: dict[int, str]) -> Epoll:
-    try:
-        data, cut = procfs.read_bytes(procfs.path(pid, "fdinfo", str(fd)), FDINFO_LIMIT)
-    except OSError:
-        return Epoll(fd, 0, (), (), True)
+    """The registrations of one epoll instance, from its fdinfo (a `tfd:` line each)."""
     targets: list[int] = []
     seen_kinds: set[str] = set()
     count = 0
-    for line in data.decode("ascii", "replace").splitlines():
-        if line.startswith("tfd:"):
+    try:
+        lines, cut = procfs.read_lines(
+            procfs.path(pid, "fdinfo", str(fd)), FDINFO_LIMIT, FDINFO_CHUNK
+        )
+        for line in lines:
+            if not line.startswith(b"tfd:"):
+                continue
             count += 1
             try:
                 target = int(line.split()[1])
@@ -423,7 +461,9 @@ def _epoll(pid: int, fd: int, kinds: dict[int, str]) -> Epoll:
             seen_kinds.add(kinds.get(target, "?"))
             if len(targets) < EPOLL_TARGETS_SHOWN:
                 targets.append(target)
-    return Epoll(fd, count, tuple(targets), tuple(sorted(seen_kinds)), cut)
+    except OSError:
+        return Epoll(fd, count, tuple(targets), tuple(sorted(seen_kinds)), True)
+    return Epoll(fd, count, tuple(targets), tuple(sorted(seen_kinds)), cut.cut)
 
 
 def _arch(pid: int) -> str | None:
@@ -579,6 +619,11 @@ def take(
         raise procfs.Unsupported("/proc is not mounted")
     started = procfs.start_time(pid)
     st = _status(pid)
+    if st.state == "Z":
+        raise ProcessGone(
+            f"process {pid} ({st.name}) has exited: a zombie whose parent has not collected its "
+            "exit status yet"
+        )
     if st.tgid != pid:
         raise InspectError(f"{pid} is a thread of process {st.tgid}; inspect {st.tgid}")
     try:
@@ -592,7 +637,7 @@ def take(
         cwd_host: str | None = procfs.readlink(procfs.path(pid, "cwd"))
     except OSError as exc:
         raise procfs.explain(pid, exc, "the root directory") from None
-    maps_host = _maps(pid)
+    maps_host, maps_cut = _maps(pid)
     try:
         raw = procfs.read_bytes(procfs.path(pid, "cmdline"), 16384)[0]
         argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
@@ -632,9 +677,17 @@ def take(
         notes.append(f"{total} threads: the first {len(sampler.tids)} were sampled")
     if desc.truncated:
         notes.append("more descriptors or sockets than iodetect reads: counts are a lower bound")
+    if maps_cut:
+        notes.append(
+            f"the memory map is longer than the {procfs.MAPS_LIMIT // (1024 * 1024)} MiB "
+            "iodetect reads: a library mapped past it (an alternative loop) was not seen"
+        )
     if not procfs.alive(pid, started):
         raise ProcessGone(f"process {pid} exited while it was being inspected")
-    loop = analysis.loop_of(pid, views, desc, libraries)
+    imported = asyncio_imported(pid, maps) if interp.implementation == "cpython" else None
+    if imported is False and maps_cut:
+        imported = None  # _asyncio may be mapped past the part that was read
+    loop = analysis.loop_of(pid, views, desc, libraries, imported)
     return Snapshot(
         pid=pid,
         started=started,

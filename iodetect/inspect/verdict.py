@@ -56,6 +56,18 @@ class Judgement:
     serve: bool = False
 
 
+def _nofile_remedy(want: int, hard: int | None) -> str:
+    """How to get a soft limit of `want`: from the process's own start-up when the hard limit
+    allows it, else only from what starts the process (the hard limit must rise first)."""
+    if hard is not None and 0 <= hard < want:
+        return (
+            f"the hard limit ({hard}) is below {want}: "
+            + HARD_REMEDY.format(n=want)
+            + " (set the soft limit with it)"
+        )
+    return NOFILE_REMEDY.format(n=want)
+
+
 def _suggest(need: int) -> int:
     for n in (1024, 4096, 8192, 16384, 65536, 262144, 1048576):
         if n >= need:
@@ -256,7 +268,7 @@ def _descriptors(snap: Snapshot, plan: Plan | None, how: Judgement, add: Add) ->
                 "fail" if share >= NEAR else "warn",
                 f"{d.open} of {soft} descriptors in use ({share:.0%} of the soft limit): new "
                 "connections fail with EMFILE (Too many open files) when it is reached",
-                NOFILE_REMEDY.format(n=_suggest(max(soft * 4, d.open * 2))),
+                _nofile_remedy(_suggest(max(soft * 4, d.open * 2)), hard),
                 "nofile.near",
             )
     if how.connections is not None:
@@ -394,7 +406,9 @@ def _watch(snap: Snapshot, w: Watch, add: Add) -> None:
                 if w.peak_established is not None
                 else ""
             ),
-            NOFILE_REMEDY.format(n=_suggest(max((soft or 1024) * 4, w.peak_fds * 2)))
+            _nofile_remedy(
+                _suggest(max((soft or 1024) * 4, w.peak_fds * 2)), snap.limits.nofile_hard
+            )
             if level != "ok"
             else None,
             "nofile.peak",

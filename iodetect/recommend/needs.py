@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from iodetect.catalog import libraries
+from iodetect.catalog import cpython, libraries
 from iodetect.catalog.records import LibraryRule, LibReq, version_tuple
 from iodetect.model import (
     LOOP_CHOICES,
@@ -16,7 +15,6 @@ from iodetect.model import (
     parse_name,
 )
 from iodetect.recommend.plan import (
-    OLDEST,
     Conflict,
     DerivedNeed,
     Needs,
@@ -46,21 +44,13 @@ class Notes:
 
 
 def parse_python(text: str) -> PythonRange:
-    """'3.12' is one version, '3.9+' every version from 3.9, '3.9-3.12' a closed range."""
-    m = re.fullmatch(r"\s*3\.(\d{1,2})\s*(\+|-\s*3\.(\d{1,2}))?\s*", text)
-    if m is None:
-        raise NeedsError(f"--target-python must look like 3.12, 3.9+ or 3.9-3.12, not {text!r}")
-    low = (3, int(m.group(1)))
-    if m.group(2) is None:
-        high: tuple[int, int] | None = low
-    elif m.group(2) == "+":
-        high = None
-    else:
-        high = (3, int(m.group(3)))
-    if low < OLDEST:
-        raise NeedsError(f"generated code needs CPython {OLDEST[0]}.{OLDEST[1]} or later")
-    if high is not None and high < low:
-        raise NeedsError(f"--target-python range {text.strip()!r} is empty")
+    """The versions a generated module runs on, from --target-python (the catalog's parser,
+    shared with `scan`): '3.12', '3.9+', '3.9-3.12'; a release such as '3.11.7' stands for its
+    minor, and a list ('3.9,3.12') for the one range that holds every item."""
+    try:
+        low, high = cpython.hull(cpython.parse_versions(text))
+    except cpython.VersionError as exc:
+        raise NeedsError(str(exc)) from None
     return PythonRange(low, high)
 
 

@@ -1,9 +1,13 @@
 """Self-test worker: proves a loop_setup module with live loopback sockets on the target.
 
-Standard library only, CPython 3.8+. It receives the setup module's source with its parameters
-(the target may not see the caller's files), runs everything through that module's own `run()`,
-verifies every byte echoed, and reports what actually ran. Every phase has a deadline and a
-watchdog ends the process on its own, so the caller never depends on killing it.
+Standard library only, CPython 3.8+ and PyPy. It receives the setup module's source with its
+parameters (the target may not see the caller's files), runs everything through that module's
+own `run()`, verifies every byte echoed, and reports what actually ran. The many connections
+come from a separate client process (selftest_client.py, started with this interpreter), so
+this process needs what the service would need for them, and a count it cannot hold fails.
+Every phase has a deadline and a watchdog ends the process on its own, so the caller never
+depends on killing it. The result goes out once, marked with the run's nonce, on a copy of the
+original stdout that the setup module cannot redirect.
 """
 
 from __future__ import annotations
@@ -14,23 +18,44 @@ import errno
 import gc
 import json
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
 import traceback
 import types
 import warnings
-from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Tuple, Union, cast
+from typing import (
+    IO,
+    Any,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Dict,
+    List,
+    Optional,
+    Tuple,
+    Union,
+    cast,
+)
 
-MARKER = "@@iodetect@@ "
+MARKER = "@@iodetect@@ "  # the program rebinds it with this run's nonce before main()
 MiB = 1024 * 1024
-# Message sizes: one byte, odd sizes around buffer boundaries, up to 1 MiB (flow control).
-SIZES = (1, 7, 100, 1000, 4096, 16385, 65537, 131072)
+SIZES = (1, 7, 100, 1000, 4096, 16385, 65537, 131072)  # in-process tests: around buffer sizes
 BIG = MiB
-BIG_CONNECTIONS = 4
 BATCH = 64  # connections opened at once: stays under any listen backlog
 MARGIN = 48  # descriptors kept free for listeners, the loop itself and the interpreter
+CLIENT_SHARE = 30000  # connections per client process at most: ephemeral ports per source
+# The client's bootstrap: `python -I -c BOOT`, its source and parameters on the first stdin line.
+CLIENT_BOOT = (
+    "import json,sys\n"
+    "d=json.loads(sys.stdin.readline())\n"
+    "g={'__name__':'iodetect_selftest_client'}\n"
+    "exec(compile(d['source'],'<iodetect selftest client>','exec'),g)\n"
+    "g['main'](d['params'])\n"
+)
 
 # Evaluated at run time, so spelled with `typing` (CPython 3.8).
 Pair = Tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -38,6 +63,25 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 Sizes = Callable[[int], List[int]]
 # The setup module's loop factory: the loop may be any third-party class.
 LoopFactory = Callable[[], Any]
+
+
+class TestFailure(Exception):
+    """A test failed for a known cause (a stable word the caller judges by, never the text)."""
+
+    def __init__(self, cause: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.cause = cause
+        self.detail = detail
+        self.extra = extra
+
+
+class Untestable(Exception):
+    """This host cannot run the test (no writable folder for a socket path): a note."""
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
+        self.detail = detail
 
 
 def _oneline(exc: BaseException) -> str:
@@ -54,6 +98,13 @@ def _where(exc: BaseException, filename: str) -> Optional[int]:
         if frame.filename == filename:
             line = frame.lineno
     return line
+
+
+def _net_cause(exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    if code in (errno.EADDRNOTAVAIL, errno.ENETUNREACH, errno.ECONNREFUSED, errno.ENETDOWN):
+        return "loopback"
+    return "error"
 
 
 def open_fds() -> Optional[List[int]]:
@@ -83,6 +134,7 @@ def describe_fd(fd: int) -> str:
 
 
 def nofile() -> Tuple[Optional[int], Optional[int]]:
+    """The descriptor limits; -1 stands for RLIM_INFINITY (unlimited)."""
     if sys.platform == "win32":
         return None, None
     import resource
@@ -90,6 +142,27 @@ def nofile() -> Tuple[Optional[int], Optional[int]]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     inf = resource.RLIM_INFINITY
     return (-1 if soft == inf else soft), (-1 if hard == inf else hard)
+
+
+def rss_kib() -> Optional[int]:
+    """Resident memory now (Linux), else the peak so far, in KiB; None on Windows."""
+    if sys.platform == "win32":
+        return None
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        return int(pages * os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return peak_kib()
+
+
+def peak_kib() -> Optional[int]:
+    if sys.platform == "win32":
+        return None
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak // 1024 if sys.platform == "darwin" else peak)  # macOS counts bytes
 
 
 def class_name(obj: object) -> str:
@@ -116,7 +189,277 @@ def percentiles(values: List[float]) -> Optional[Dict[str, float]]:
     return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": round(vals[-1] * 1000.0, 3)}
 
 
-# --- stream echo ---------------------------------------------------------------------------------
+# --- the many connections: a Protocol echo server here, the clients in their own process -------
+
+
+class Hub:
+    """What the echo server saw: connections open now, at most at once, and accepted."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.peak = 0
+        self.accepted = 0
+
+
+class EchoProtocol(asyncio.Protocol):
+    """Echo with flow control: a full write buffer pauses reading until it drains."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.transport: Optional[asyncio.Transport] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.hub.open += 1
+        self.hub.accepted += 1
+        self.hub.peak = max(self.hub.peak, self.hub.open)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.hub.open -= 1
+
+
+class ClientProcess:
+    """One test client process: started with this interpreter, driven over its stdin."""
+
+    def __init__(self, source: str, params: Dict[str, Any]) -> None:
+        self.source = source
+        self.params = params
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.events: Optional[asyncio.Queue[Dict[str, Any]]] = None
+        self.err_tail = b""
+        self.threads: List[threading.Thread] = []
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not sys.executable:
+            raise TestFailure("client", "sys.executable is unknown: cannot start the test client")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", CLIENT_BOOT],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise TestFailure("client", "cannot start the test client: " + _oneline(exc)) from None
+        assert self.proc.stdin is not None
+        try:
+            first = {"source": self.source, "params": self.params}
+            self.proc.stdin.write((json.dumps(first) + "\n").encode("utf-8"))
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # it died at once: its end of output says why
+        events: asyncio.Queue[Dict[str, Any]] = asyncio.Queue()
+        self.events = events
+        for target in (self._read_out, self._read_err):
+            t = threading.Thread(target=target, args=(loop, events), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _read_out(self, loop: asyncio.AbstractEventLoop, events: Any) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while True:
+            try:
+                line = self.proc.stdout.readline(MiB)
+            except (OSError, ValueError):
+                line = b""
+            if not line:
+                event: Dict[str, Any] = {"event": "eof"}
+            else:
+                try:
+                    event = json.loads(line.decode("utf-8", "replace"))
+                except ValueError:
+                    continue
+                if not isinstance(event, dict):
+                    continue
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(events.put_nowait, event)
+            if not line:
+                return
+
+    def _read_err(self, loop: asyncio.AbstractEventLoop, events: Any) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while True:
+            try:
+                chunk = self.proc.stderr.read1(65536)  # type: ignore[attr-defined]
+            except (OSError, ValueError):
+                return
+            if not chunk:
+                return
+            self.err_tail = (self.err_tail + chunk)[-4096:]
+
+    async def next_event(self, timeout: float) -> Dict[str, Any]:
+        assert self.events is not None
+        return await asyncio.wait_for(self.events.get(), max(0.01, timeout))
+
+    def reason(self) -> str:
+        """Why the client ended without its report: its status and last line of stderr."""
+        status = self.proc.poll() if self.proc is not None else None
+        lines = [ln for ln in self.err_tail.decode("utf-8", "replace").splitlines() if ln.strip()]
+        last = lines[-1].strip()[:200] if lines else "(no output)"
+        return "the test client exited (status %s): %s" % (status, last)
+
+    def close(self) -> None:
+        if self.proc is None or self.proc.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write(b"close\n")
+            self.proc.stdin.flush()
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.close()
+
+    def reap(self, timeout: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2.0)
+        for t in self.threads:
+            t.join(timeout=1.0)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.kill()
+
+
+async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]:
+    """`count` connections from client processes, held at once by an echo server in this loop,
+    every one exchanging verified messages (four of them up to 1 MiB)."""
+    p = worker.params
+    loop = asyncio.get_running_loop()
+    soft, _ = nofile()
+    fds = open_fds()
+    open_now = len(fds) if fds is not None else 16
+    if soft is not None and soft > 0 and soft < count + open_now + MARGIN:
+        raise TestFailure(
+            "nofile",
+            "the soft limit %d inside the loop leaves room for about %d connections, not %d"
+            % (soft, max(0, soft - open_now - MARGIN), count),
+            soft=soft,
+        )
+    source = p.get("client_source")
+    if not isinstance(source, str):
+        raise TestFailure("client", "no test client given")
+    hub = Hub()
+    try:
+        server = await loop.create_server(
+            lambda: EchoProtocol(hub), "127.0.0.1", 0, backlog=min(count + BATCH, 65535)
+        )
+    except OSError as exc:
+        raise TestFailure(_net_cause(exc), "cannot listen on 127.0.0.1: " + _oneline(exc)) from None
+    port = server.sockets[0].getsockname()[1]
+    before = rss_kib()
+    end = time.monotonic() + budget
+    share = max(1, int(p.get("client_share", CLIENT_SHARE)))
+    sources = [s for s in p.get("sources") or [] if isinstance(s, str)]
+    parts = max(1, -(-count // share))
+    clients: List[ClientProcess] = []
+    for k in range(parts):
+        n = count // parts + (1 if k < count % parts else 0)
+        params = {
+            "host": "127.0.0.1",
+            "port": port,
+            "count": n,
+            "large": 4 if k == 0 else 0,
+            "index": k,
+            "source": sources[k % len(sources)] if sources else None,
+            "deadline": max(1.0, budget + 1.0),
+        }
+        clients.append(ClientProcess(source, params))
+    worker.clients.extend(clients)
+    try:
+        for c in clients:
+            c.start(loop)
+        reports: List[Dict[str, Any]] = []
+        connected = 0
+        for c in clients:
+            while True:
+                try:
+                    event = await c.next_event(end - time.monotonic())
+                except asyncio.TimeoutError:
+                    raise TestFailure(
+                        "timeout",
+                        "did not finish within %.1f s (%d of %d connections open, the server "
+                        "held %d)" % (budget, connected, count, hub.open),
+                        connections=connected,
+                        held=hub.peak,
+                    ) from None
+                kind = event.get("event")
+                if kind == "connected":
+                    connected += int(event.get("connections") or 0)
+                elif kind == "done":
+                    reports.append(event)
+                    break
+                elif kind == "eof":
+                    raise TestFailure("client", c.reason(), held=hub.peak)
+        held = hub.open  # every client still holds its connections: this is "at once"
+        for r in reports:
+            if not r.get("ok"):
+                extra = {"connections": sum(int(x.get("connected") or 0) for x in reports)}
+                raise TestFailure(
+                    str(r.get("cause") or "error"),
+                    str(r.get("detail") or "the test client failed"),
+                    held=hub.peak,
+                    **extra,
+                )
+        if held < count:
+            raise TestFailure(
+                "held",
+                "the server held %d of the %d connections at once" % (held, count),
+                connections=count,
+                held=held,
+            )
+        peak = peak_kib()
+        lat = reports[0].get("latencies") if len(reports) == 1 else None
+        return {
+            "connections": count,
+            "held": held,
+            "accepted": hub.accepted,
+            "clients": len(clients),
+            "round_trips": sum(int(r.get("round_trips") or 0) for r in reports),
+            "bytes": sum(int(r.get("bytes") or 0) for r in reports),
+            "latency_ms": lat,
+            "memory_kib": {
+                "worker_before": before,
+                "worker_peak": peak,
+                "client_start": sum(int(r.get("rss_start_kib") or 0) for r in reports) or None,
+                "client_peak": sum(int(r.get("peak_kib") or 0) for r in reports) or None,
+            },
+        }
+    finally:
+        for c in clients:
+            c.close()
+        server.close()
+        stop = time.monotonic() + 3.0
+        while hub.open > 0 and time.monotonic() < stop:
+            await asyncio.sleep(0.01)
+        with contextlib.suppress(asyncio.TimeoutError, OSError):
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        for c in clients:
+            c.reap(2.0)
+            worker.clients.remove(c)
+
+
+# --- stream echo, both ends in this loop (the smaller tests) -----------------------------------
 
 
 async def _echo_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -148,9 +491,9 @@ async def _round_trip(
 
     _sent, echoed = await asyncio.gather(send(), reader.readexactly(size))
     stats.latencies.append(time.perf_counter() - start)
-    if echoed != payload:
+    if echoed != payload:  # every byte, not only the count
         bad = next(i for i in range(size) if echoed[i] != payload[i])
-        raise AssertionError("echo of %d bytes differs at byte %d" % (size, bad))
+        raise TestFailure("mismatch", "echo of %d bytes differs at byte %d" % (size, bad))
     stats.round_trips += 1
     stats.bytes += size
 
@@ -164,7 +507,7 @@ async def _close_all(writers: List[asyncio.StreamWriter]) -> None:
 
 
 async def _open_many(connect: Callable[[], Awaitable[Pair]], count: int) -> List[Pair]:
-    """Open `count` connections in batches; returns (readers, writers) even on partial failure."""
+    """Open `count` connections in batches; closes those it opened when one fails."""
     pairs: List[Pair] = []
     try:
         while len(pairs) < count:
@@ -198,20 +541,24 @@ async def stream_test(
     stats: Stats,
     min_fd: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """An echo server and `count` concurrent client connections exchanging verified messages."""
-    server = await start_server(_echo_handler)
+    """An echo server and `count` concurrent client connections exchanging verified messages.
+
+    With `min_fd`, every descriptor of the test, each client's and each accepted one, must be
+    numbered above it.
+    """
+    accepted: List[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(_fileno(writer))
+        await _echo_handler(reader, writer)
+
+    server = await start_server(handler)
     pairs: List[Pair] = []
     detail: Dict[str, Any] = {}
     try:
         pairs = await _open_many(lambda: connect(server), count)
         stats.held = max(stats.held, len(pairs))
         detail["connections"] = len(pairs)
-        if min_fd is not None:
-            fds = [_fileno(w) for _, w in pairs]
-            detail["lowest_fd"] = min(fds)
-            detail["highest_fd"] = max(fds)
-            if min(fds) <= min_fd:
-                raise AssertionError("a client descriptor is %d, not above %d" % (min(fds), min_fd))
 
         async def exchange(
             i: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -220,18 +567,23 @@ async def stream_test(
                 await _round_trip(reader, writer, size, stats)
 
         await asyncio.gather(*[exchange(i, r, w) for i, (r, w) in enumerate(pairs)])
+        if min_fd is not None:
+            fds = [_fileno(w) for _, w in pairs] + accepted
+            detail["lowest_fd"] = min(fds)
+            detail["highest_fd"] = max(fds)
+            low = sorted(fd for fd in fds if fd <= min_fd)
+            if low:
+                raise TestFailure(
+                    "low_fd",
+                    "%d of the %d descriptors of the test are not above %d (%s)"
+                    % (len(low), len(fds), min_fd, ", ".join(map(str, low[:5]))),
+                    **detail,
+                )
     finally:
         await _close_all([w for _, w in pairs])
         server.close()
         await server.wait_closed()
     return detail
-
-
-def default_sizes(i: int) -> List[int]:
-    sizes = [1, SIZES[i % len(SIZES)]]
-    if i < BIG_CONNECTIONS:
-        sizes.append(BIG)
-    return sizes
 
 
 def small_sizes(i: int) -> List[int]:
@@ -242,13 +594,12 @@ async def tcp_test(
     host: str,
     count: int,
     stats: Stats,
-    sizes_for: Sizes = default_sizes,
+    sizes_for: Sizes = small_sizes,
     min_fd: Optional[int] = None,
 ) -> Dict[str, Any]:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     def start(handler: Handler) -> Awaitable[asyncio.Server]:
-        # A backlog for every connection: uvloop accepts late; a full queue costs a 1 s SYN retry.
         return asyncio.start_server(handler, host, 0, family=family, backlog=count + BATCH)
 
     def connect(server: asyncio.Server) -> Awaitable[Pair]:
@@ -258,38 +609,71 @@ async def tcp_test(
     return await stream_test(start, connect, count, sizes_for, stats, min_fd)
 
 
-async def unix_test(count: int, stats: Stats) -> Dict[str, Any]:
-    """Unix stream sockets: an abstract address on Linux leaves nothing on disk, even when the
-    worker is killed; loops that refuse it (uvloop) get a private temporary directory."""
+async def unix_test(worker: Worker, count: int, stats: Stats) -> Dict[str, Any]:
+    """Unix stream sockets. On Linux an abstract address leaves nothing on disk, even when the
+    worker is killed: by name where the loop takes one, else with sockets made here and handed
+    to the loop (uvloop refuses to connect to an abstract name). Elsewhere, or when the loop
+    takes neither, a private temporary folder, removed on every path the worker controls; a
+    host without a writable one (a read-only root file system) cannot run this test."""
 
     if sys.platform == "win32":
         raise NotImplementedError("asyncio has no Unix sockets on Windows")
 
-    async def attempt(path: str) -> Dict[str, Any]:
-        def start(handler: Handler) -> Awaitable[asyncio.Server]:
-            return asyncio.start_unix_server(handler, path)
+    async def attempt(path: str, handed: bool = False) -> Dict[str, Any]:
+        async def start(handler: Handler) -> asyncio.Server:
+            if not handed:
+                return await asyncio.start_unix_server(handler, path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(path)
+                return await asyncio.start_unix_server(handler, sock=sock)
+            except BaseException:
+                sock.close()  # a loop that refuses it does not close it
+                raise
 
-        def connect(server: asyncio.Server) -> Awaitable[Pair]:
-            return asyncio.open_unix_connection(path)
+        async def connect(server: asyncio.Server) -> Pair:
+            if not handed:
+                return await asyncio.open_unix_connection(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+                sock.setblocking(False)
+                return await asyncio.open_unix_connection(sock=sock)
+            except BaseException:
+                sock.close()
+                raise
 
         detail = await stream_test(start, connect, count, small_sizes, stats)
-        detail["address"] = "abstract" if path.startswith("\0") else "path"
+        if path.startswith("\0"):
+            detail["address"] = "abstract, sockets made by the self-test" if handed else "abstract"
+        else:
+            detail["address"] = "path"
         return detail
 
     if sys.platform.startswith("linux"):
-        try:
-            return await attempt("\0iodetect-selftest-%d-%d" % (os.getpid(), time.time() * 1e6))
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-    import shutil
+        name = "\0iodetect-selftest-%d-%d" % (os.getpid(), int(time.time() * 1e6))
+        for handed in (False, True):
+            try:
+                return await attempt(name + ("-h" if handed else ""), handed)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
     import tempfile
 
-    tmp = tempfile.mkdtemp(prefix="iodetect-")
+    try:
+        tmp = tempfile.mkdtemp(prefix="iodetect-")
+    except OSError as exc:
+        raise Untestable(
+            "no_tmp",
+            "no writable temporary folder for a socket path (%s)" % _oneline(exc)
+            + (", and the loop refuses abstract addresses" if sys.platform == "linux" else ""),
+        ) from None
+    worker.temporary.append(tmp)
     try:
         return await attempt(os.path.join(tmp, "s"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        worker.temporary.remove(tmp)
 
 
 # --- datagrams -----------------------------------------------------------------------------------
@@ -317,11 +701,17 @@ class _UdpClient(asyncio.DatagramProtocol):
 
 async def udp_test(stats: Stats, count: int = 32) -> Dict[str, Any]:
     loop = asyncio.get_running_loop()
-    server, _ = await loop.create_datagram_endpoint(_UdpEcho, local_addr=("127.0.0.1", 0))
+    try:
+        server, _ = await loop.create_datagram_endpoint(_UdpEcho, local_addr=("127.0.0.1", 0))
+    except OSError as exc:
+        raise TestFailure(_net_cause(exc), _oneline(exc)) from None
     client: Optional[asyncio.DatagramTransport] = None
     try:
         addr = server.get_extra_info("sockname")
-        client, proto = await loop.create_datagram_endpoint(_UdpClient, remote_addr=addr)
+        try:
+            client, proto = await loop.create_datagram_endpoint(_UdpClient, remote_addr=addr)
+        except OSError as exc:
+            raise TestFailure(_net_cause(exc), _oneline(exc)) from None
         lost = 0
         for i in range(count):
             size = (1, 100, 1400, 8192, 65000)[i % 5]
@@ -335,15 +725,15 @@ async def udp_test(stats: Stats, count: int = 32) -> Dict[str, Any]:
                     lost += 1
                     continue
                 if isinstance(got, BaseException):
-                    raise got
+                    raise TestFailure(_net_cause(got), _oneline(got))
                 if got != payload:
-                    raise AssertionError("datagram of %d bytes came back altered" % size)
+                    raise TestFailure("mismatch", "datagram of %d bytes came back altered" % size)
                 stats.latencies.append(time.perf_counter() - start)
                 stats.round_trips += 1
                 stats.bytes += size
                 break
             else:
-                raise AssertionError("datagram of %d bytes lost 3 times" % size)
+                raise TestFailure("lost", "datagram of %d bytes lost 3 times" % size)
         return {"datagrams": count, "retried": lost}
     finally:
         if client is not None:
@@ -363,16 +753,66 @@ def _fill_to(ceiling: int, fillers: List[int]) -> None:
             return
 
 
+# --- the setup module ----------------------------------------------------------------------------
+
+
+class SetupLoader:
+    """The loader of the application's module: a real __spec__ and __loader__, so that it imports
+    as a file would (tracebacks and linecache show its lines; no warning about a module without
+    a loader on CPython 3.15 in dev mode)."""
+
+    def __init__(self, source: str, filename: str) -> None:
+        self.source = source
+        self.filename = filename
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        # dont_inherit: not this worker's `from __future__` flags; the module's own only.
+        code = compile(self.source, self.filename, "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+
+    def get_source(self, fullname: str) -> str:
+        return self.source
+
+    def is_package(self, fullname: str) -> bool:
+        return False
+
+
+def load_setup(source: str, filename: str) -> types.ModuleType:
+    import importlib.machinery
+    import importlib.util
+
+    loader = SetupLoader(source, filename)
+    # A loader by protocol (create_module, exec_module), not by class.
+    spec = importlib.machinery.ModuleSpec("loop_setup", cast(Any, loader), origin=filename)
+    spec.has_location = True
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["loop_setup"] = module
+    loader.exec_module(module)
+    return module
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 
 class Worker:
-    def __init__(self, params: Dict[str, Any]) -> None:
+    def __init__(self, params: Dict[str, Any], marker: str) -> None:
         self.params = params
+        self.marker = marker
         self.deadline = float(params.get("deadline", 20.0))
         self.started = time.monotonic()
         self.phase = "start"
+        self.setup_name = str(params.get("setup_name") or "loop_setup.py")
         self.tests: List[Dict[str, Any]] = []
+        self.warnings: List[Dict[str, Any]] = []
+        self.temporary: List[str] = []  # folders to remove on every path
+        self.clients: List[ClientProcess] = []
+        self.emitted = False
+        self.emit_lock = threading.Lock()
+        # The original stdout, before the setup module can redirect or close it.
+        self.out = os.dup(1)
         self.result: Dict[str, Any] = {
             "kind": "iodetect.selftest",
             "schema_version": 1,
@@ -391,27 +831,84 @@ class Worker:
         entry.update(extra)
         self.tests.append(entry)
 
+    def emit(self, doc: Dict[str, Any]) -> bool:
+        """Write the one result line of this run; False when it was written already."""
+        with self.emit_lock:
+            if self.emitted:
+                return False
+            self.emitted = True
+        data = memoryview(("\n" + self.marker + json.dumps(doc) + "\n").encode("utf-8"))
+        while data:
+            n = os.write(self.out, data)
+            data = data[n:]
+        return True
+
+    def cleanup(self) -> None:
+        """Remove what the tests left: client processes, temporary folders (any thread)."""
+        for c in list(self.clients):
+            c.kill()
+        for path in list(self.temporary):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def showwarning(
+        self,
+        message: Union[Warning, str],
+        category: type,
+        filename: str,
+        lineno: int,
+        file: Optional[IO[str]] = None,
+        line: Optional[str] = None,
+    ) -> None:
+        """Each warning with where it came from and in which phase, so the caller can tell the
+        setup's from the loop's and from the consequences of a test that failed."""
+        if filename == self.setup_name:
+            origin = "setup"
+        elif filename.startswith("<") and filename != "<frozen linecache>":
+            origin = "worker"
+        else:
+            origin = "library"
+        text = str(message)
+        item = {
+            "category": category.__name__,
+            "message": text.splitlines()[0][:300] if text else "",
+            "where": "%s:%s" % (os.path.basename(str(filename)), lineno),
+            "origin": origin,
+            "phase": self.phase,
+        }
+        key = (item["category"], item["message"], item["where"])
+        seen = [(w["category"], w["message"], w["where"]) for w in self.warnings]
+        if key not in seen and len(self.warnings) < 20:
+            self.warnings.append(item)
+
     async def phase_run(
         self, name: str, coro: Awaitable[Optional[Dict[str, Any]]], budget: float
-    ) -> bool:
-        """One test with its own deadline; any error becomes that test's failure."""
+    ) -> Optional[Dict[str, Any]]:
+        """One test with its own deadline; any error becomes that test's failure (None)."""
         self.phase = name
         start = time.perf_counter()
         try:
             detail = await asyncio.wait_for(coro, min(budget, self.remaining()))
         except asyncio.TimeoutError:
-            self.record(name, "fail", "did not finish within %.1f s" % budget)
-            return False
+            self.record(name, "fail", "did not finish within %.1f s" % budget, cause="timeout")
+            gc.collect()  # what the test left is collected in its own phase
+            return None
         except NotImplementedError as exc:  # a loop without this kind of socket (rloop: Unix)
-            self.record(name, "unsupported", _oneline(exc))
-            return False
+            self.record(name, "unsupported", _oneline(exc), cause="unsupported")
+            return None
+        except Untestable as exc:
+            self.record(name, "skip", exc.detail, cause=exc.cause)
+            return None
+        except TestFailure as exc:
+            self.record(name, "fail", exc.detail, cause=exc.cause, **exc.extra)
+            gc.collect()
+            return None
         except Exception as exc:  # a test failure, reported, never raised
-            self.record(name, "fail", _oneline(exc))
-            return False
-        self.record(
-            name, "ok", None, seconds=round(time.perf_counter() - start, 4), **(detail or {})
-        )
-        return True
+            self.record(name, "fail", _oneline(exc), cause=_net_cause(exc))
+            gc.collect()
+            return None
+        detail = detail or {}
+        self.record(name, "ok", None, seconds=round(time.perf_counter() - start, 4), **detail)
+        return detail
 
     async def body(self) -> None:
         began = time.perf_counter()
@@ -423,42 +920,24 @@ class Worker:
         res["selector"] = type(selector).__name__ if selector is not None else None
         soft, hard = nofile()
         res["nofile_in_loop"] = {"soft": soft, "hard": hard}
-        fds = open_fds()
-        open_now = len(fds) if fds is not None else 16
         stats = Stats()
-        main_stats = Stats()
 
-        # Connections asked for; both ends live in this process, so each takes two descriptors.
         wanted = int(p.get("connections", 300))
-        room = (soft - open_now - MARGIN) // 2 if soft and soft > 0 else wanted
-        count = max(0, min(wanted, room))
         res["connections_wanted"] = wanted
-        if count < 1:
-            self.record(
-                "tcp4", "fail", "no descriptors free: %d open, soft limit %s" % (open_now, soft)
-            )
-        else:
-            ok = await self.phase_run(
-                "tcp4", tcp_test("127.0.0.1", count, main_stats), p.get("budget_tcp", 8.0)
-            )
-            if ok and count < wanted:
-                self.tests[-1]["status"] = "warn"
-                self.tests[-1]["detail"] = (
-                    "held %d of %d connections: soft limit %s with both ends in one process"
-                    % (count, wanted, soft)
-                )
+        budget = float(p.get("budget_tcp", 8.0))
+        held = await self.phase_run("tcp4", held_test(self, wanted, budget), budget + 2.0) or {}
 
         if p.get("ipv6", True):
             reason = self.ipv6_absent()
             if reason:
-                self.record("tcp6", "skip", reason)
+                self.record("tcp6", "skip", reason, cause="no_ipv6")
             else:
-                await self.phase_run("tcp6", tcp_test("::1", 8, stats, small_sizes), 4.0)
+                await self.phase_run("tcp6", tcp_test("::1", 8, stats), 4.0)
         if p.get("unix", True):
             if not hasattr(socket, "AF_UNIX"):
-                self.record("unix", "skip", "no Unix sockets on this platform")
+                self.record("unix", "skip", "no Unix sockets on this platform", cause="absent")
             else:
-                await self.phase_run("unix", unix_test(8, stats), 4.0)
+                await self.phase_run("unix", unix_test(self, 8, stats), 4.0)
         if p.get("udp", True):
             await self.phase_run("udp", udp_test(stats), 4.0)
 
@@ -466,12 +945,14 @@ class Worker:
         if ceiling:
             await self.high_fds(int(ceiling), stats)
 
+        lat = held.get("latency_ms") or percentiles(stats.latencies)
         res["figures"] = {
-            "connections_held": main_stats.held,
-            "round_trips": main_stats.round_trips + stats.round_trips,
-            "bytes": main_stats.bytes + stats.bytes,
-            "latency_ms": percentiles(main_stats.latencies),
+            "connections_held": int(held.get("held") or 0),
+            "round_trips": int(held.get("round_trips") or 0) + stats.round_trips,
+            "bytes": int(held.get("bytes") or 0) + stats.bytes,
+            "latency_ms": lat,
             "elapsed": round(time.perf_counter() - began, 4),
+            "memory_kib": held.get("memory_kib"),
         }
 
     def ipv6_absent(self) -> Optional[str]:
@@ -485,7 +966,7 @@ class Worker:
         return None
 
     async def high_fds(self, ceiling: int, stats: Stats) -> None:
-        """Connections whose descriptors are numbered above `ceiling`, through the loop."""
+        """Connections whose every descriptor is numbered above `ceiling`, through the loop."""
         name = "fds_above_%d" % ceiling
         soft, _ = nofile()
         count = 32
@@ -495,6 +976,7 @@ class Worker:
                 "fail",
                 "soft limit %d inside the loop leaves no room above descriptor %d"
                 % (soft, ceiling),
+                cause="nofile",
                 soft=soft,
             )
             return
@@ -509,7 +991,10 @@ class Worker:
             for fd in fillers:
                 os.close(fd)
             self.record(
-                name, "fail", "cannot open descriptors up to %d: %s" % (ceiling, _oneline(exc))
+                name,
+                "fail",
+                "cannot open descriptors up to %d: %s" % (ceiling, _oneline(exc)),
+                cause="nofile",
             )
             return
         try:
@@ -529,16 +1014,13 @@ class Worker:
         if not isinstance(src, str):
             res["error"] = "no setup module given"
             return
-        filename = p.get("setup_name") or "loop_setup.py"
+        filename = self.setup_name
         soft, hard = nofile()
         res["nofile_before"] = {"soft": soft, "hard": hard}
 
         self.phase = "import setup"
-        module = types.ModuleType("loop_setup")
-        module.__file__ = filename
-        sys.modules["loop_setup"] = module
         try:
-            exec(compile(src, filename, "exec"), module.__dict__)
+            module = load_setup(src, filename)
         except BaseException as exc:  # SystemExit from a setup module is a failure too
             res["error"] = "importing %s failed: %s" % (filename, _oneline(exc))
             res["error_stage"] = "import"
@@ -615,7 +1097,7 @@ class Worker:
                 t["name"] == self.phase for t in self.tests
             ):
                 # The loop itself broke (select() refusing a descriptor): that test failed.
-                self.record(self.phase, "fail", "the loop failed: " + _oneline(exc))
+                self.record(self.phase, "fail", "the loop failed: " + _oneline(exc), cause="loop")
             res["error"] = "%s failed to run the test: %s" % (filename, _oneline(exc))
             res["error_stage"] = "run"
             res["error_line"] = _where(exc, filename)
@@ -624,7 +1106,7 @@ class Worker:
 
 
 def _expire(worker: Worker) -> None:
-    """The watchdog: report where the worker was stuck and end the process."""
+    """The watchdog: report where the worker was stuck, clean up, and end the process."""
     snapshot = {
         "kind": "iodetect.selftest",
         "schema_version": 1,
@@ -632,20 +1114,25 @@ def _expire(worker: Worker) -> None:
         % (worker.deadline, worker.phase),
         "error_stage": "deadline",
         "tests": list(worker.tests),
+        "warnings": list(worker.warnings),
     }
     try:
-        os.write(1, ("\n" + MARKER + json.dumps(snapshot) + "\n").encode("utf-8"))
+        worker.cleanup()
+        worker.emit(snapshot)
     finally:
         os._exit(0)
 
 
 def main(params: Dict[str, Any]) -> None:
-    worker = Worker(params)
+    global MARKER
+    marker, MARKER = MARKER, "@@iodetect@@ "  # the nonce stays out of the setup's easy reach
+    worker = Worker(params, marker)
     watchdog = threading.Timer(worker.deadline + 1.0, _expire, args=(worker,))
     watchdog.daemon = True
     watchdog.start()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
+        warnings.showwarning = worker.showwarning
         try:
             worker.run()
         except Exception as exc:  # a bug here must still produce a result, not a traceback
@@ -654,17 +1141,11 @@ def main(params: Dict[str, Any]) -> None:
                 _oneline(exc),
             )
             worker.result["error_stage"] = "worker"
+        worker.phase = "report"
         gc.collect()
-    seen: List[Dict[str, str]] = []
-    for w in caught:
-        item = {
-            "category": w.category.__name__,
-            "message": str(w.message).splitlines()[0][:300] if str(w.message) else "",
-            "where": "%s:%s" % (os.path.basename(str(w.filename)), w.lineno),
-        }
-        if item not in seen:
-            seen.append(item)
-    worker.result["warnings"] = seen[:20]
+    worker.cleanup()
+    worker.result["warnings"] = worker.warnings
     watchdog.cancel()
-    sys.stdout.write("\n" + MARKER + json.dumps(worker.result) + "\n")
-    sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    worker.emit(worker.result)

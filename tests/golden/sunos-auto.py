@@ -8,8 +8,9 @@ report` gives the full reasoning):
 - SelectorEventLoop: the standard loop
 - DevpollSelector: selectors.DefaultSelector's pick here
 - new_event_loop() lifts the soft descriptor limit to the hard one, as Go does
-- run(): asyncio.Runner(loop_factory=...) on 3.11+; asyncio.run()'s steps with
-  this loop on 3.8-3.10; no get_event_loop()
+- run(): asyncio.run(main, loop_factory=...) on 3.12+;
+  asyncio.Runner(loop_factory=...) on 3.11; asyncio.run()'s steps with this
+  loop on 3.8-3.10; no get_event_loop()
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run main on a new loop from new_event_loop() and return its result."""
+    if sys.version_info >= (3, 12):
+        return asyncio.run(main, loop_factory=new_event_loop)
     if sys.version_info >= (3, 11):  # noqa: UP036 (runs on 3.8 too)
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             return runner.run(main)

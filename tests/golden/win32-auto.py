@@ -6,8 +6,9 @@ Use run(main()), or hand new_event_loop to a server that takes a loop factory
 (uvicorn app:app --loop loop_setup:new_event_loop). Why, in short (`iodetect
 report` gives the full reasoning):
 - ProactorEventLoop (IOCP): the Windows default
-- run(): asyncio.Runner(loop_factory=...) on 3.11+; asyncio.run()'s steps with
-  this loop on 3.8-3.10; no get_event_loop()
+- run(): asyncio.run(main, loop_factory=...) on 3.12+;
+  asyncio.Runner(loop_factory=...) on 3.11; asyncio.run()'s steps with this
+  loop on 3.8-3.10; no get_event_loop()
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run main on a new loop from new_event_loop() and return its result."""
+    if sys.version_info >= (3, 12):
+        return asyncio.run(main, loop_factory=new_event_loop)
     if sys.version_info >= (3, 11):  # noqa: UP036 (runs on 3.8 too)
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             return runner.run(main)

@@ -1,0 +1,102 @@
+"""The check from start to end: probe, limits and plan, setup, self-test, judge.
+
+A deploy gate must not crash where it should report: every step runs isolated, and whatever
+goes wrong in it (a missing interpreter, a setup module that raises, a worker that hangs)
+becomes a finding with a level, a message and a remedy, like the doctor commands people know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from iodetect.check import steps
+from iodetect.check.findings import Deadline, Finding, Recorder
+from iodetect.check.judge import judge
+from iodetect.check.options import DEFAULT_CONNECTIONS, DEFAULT_TIMEOUT, Options
+from iodetect.check.report import Report
+from iodetect.check.result import Result
+from iodetect.errors import UsageError
+
+if TYPE_CHECKING:
+    from iodetect.model import Facts
+    from iodetect.recommend import Plan
+
+
+def run_check(
+    options: Options,
+    *,
+    facts: Facts | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Result:
+    """Probe, recommend, take the setup, self-test; never raises for anything found on the way
+    (UsageError for options that cannot be used, a KeyboardInterrupt for a signal)."""
+    rec = Recorder(Deadline(options.timeout))
+    say = progress or (lambda _msg: None)
+
+    def result(
+        target: dict[str, Any] | None = None,
+        plan: dict[str, Any] | None = None,
+        report: Report | None = None,
+    ) -> Result:
+        return Result(
+            tuple(rec.findings), options.strict, target or {}, plan, report, rec.deadline.elapsed()
+        )
+
+    if facts is None:
+        say("probing the target interpreter")
+        facts = rec.isolated("probe", lambda: steps.probe(rec, options))
+    if facts is None:
+        return result()
+    known: Facts = facts
+    target = steps.target_view(known)
+
+    say("choosing the loop")
+    planned = rec.isolated("recommend", lambda: steps.plan(rec, known, options))
+    if planned is None:
+        return result(target)
+    plan, expect = planned
+    view = steps.plan_view(plan, expect)
+
+    say("preparing the setup module")
+    source = rec.isolated("setup", lambda: steps.setup(rec, plan, known, options))
+    if source is None:
+        return result(target, view)
+
+    say(f"self-test: {options.connections} connections through the loop")
+    report = rec.isolated("selftest", lambda: steps.selftest(rec, options, source, expect))
+    if report is not None:
+        rec.isolated("selftest", lambda: judge(rec, expect, options, report))
+    return result(target, view, report)
+
+
+def verify_setup(
+    source: str,
+    plan: Plan,
+    facts: Facts,
+    python: str | Sequence[str] | None,
+    connections: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    saved: bool = False,
+) -> tuple[Finding, ...]:
+    """`snippet --verify`: the self-test of a module before it is written; its failed findings.
+
+    It runs on the interpreter the facts came from, so saved (`saved`) or documented facts
+    cannot be verified (UsageError).
+    """
+    if saved or facts.origin != "probe":
+        raise UsageError(
+            "--verify runs the module on a live interpreter: not with --facts or --platform"
+        )
+    options = Options(
+        python=python,
+        connections=connections or DEFAULT_CONNECTIONS,
+        setup_source=source,
+        timeout=timeout,
+    )
+    rec = Recorder(Deadline(timeout))
+    expect = steps.expectation(plan, facts, options)
+    report = rec.isolated("selftest", lambda: steps.selftest(rec, options, source, expect))
+    if report is not None:
+        rec.isolated("selftest", lambda: judge(rec, expect, options, report))
+    return tuple(f for f in rec.findings if f.level == "fail")

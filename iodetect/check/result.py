@@ -1,0 +1,66 @@
+"""The check's result: its findings and what it tested against, and their JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from iodetect.check.findings import UNREACHABLE, Finding
+from iodetect.check.report import Report, report_dict
+from iodetect.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+SCHEMA_VERSION = 1
+CHECK_KIND = "iodetect.check"
+
+
+@dataclass(frozen=True)
+class Result:
+    findings: tuple[Finding, ...]
+    strict: bool = False
+    target: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+    selftest: Report | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> tuple[Finding, ...]:
+        """The findings that fail the check: failures, and with --strict warnings too."""
+        bad = ("warn", "fail") if self.strict else ("fail",)
+        return tuple(f for f in self.findings if f.level in bad)
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 a finding failed, 2 the target could not be reached at all."""
+        failed = self.failed
+        if any(f.code in UNREACHABLE and f.level == "fail" for f in failed):
+            return EXIT_USAGE
+        return EXIT_FAILED if failed else EXIT_OK
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def to_dict(result: Result) -> dict[str, Any]:
+    """The JSON form of a check: kind and schema version first, then every finding and figure."""
+    return {
+        "kind": CHECK_KIND,
+        "schema_version": SCHEMA_VERSION,
+        "ok": result.ok,
+        "exit_code": result.exit_code,
+        "strict": result.strict,
+        "seconds": round(result.seconds, 3),
+        "target": result.target,
+        "plan": result.plan,
+        "selftest": report_dict(result.selftest) if result.selftest is not None else None,
+        "findings": [
+            {
+                "step": f.step,
+                "level": f.level,
+                "code": f.code,
+                "message": f.message,
+                "remedy": f.remedy,
+            }
+            for f in result.findings
+        ],
+    }

@@ -1,0 +1,1 @@
+import asynchat  # noqa: F401

@@ -1,0 +1,1 @@
+import asyncore  # noqa: F401

@@ -1,0 +1,3 @@
+import asyncio
+
+cls = asyncio.PidfdChildWatcher

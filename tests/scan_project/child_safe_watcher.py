@@ -1,0 +1,3 @@
+import asyncio
+
+watcher = asyncio.SafeChildWatcher()

@@ -1,0 +1,5 @@
+import asyncio
+
+
+class Watcher(asyncio.AbstractChildWatcher):
+    pass

@@ -1,0 +1,6 @@
+import asyncio
+
+
+@asyncio.coroutine
+def legacy():
+    yield

@@ -1,0 +1,4 @@
+import asyncio
+
+fut = asyncio.Future()
+fut.get_loop().close()

@@ -1,0 +1,11 @@
+import asyncio
+
+
+async def work():
+    return 1
+
+
+fut = asyncio.gather(work(), work())
+loop = fut.get_loop()
+loop.run_until_complete(fut)
+loop.close()

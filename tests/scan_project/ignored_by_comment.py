@@ -1,0 +1,4 @@
+import asyncio
+
+loop = asyncio.get_event_loop()  # iodetect: ignore
+loop.close()

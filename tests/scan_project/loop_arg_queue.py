@@ -1,0 +1,8 @@
+import asyncio
+
+
+async def main():
+    asyncio.Queue(loop=asyncio.get_running_loop())
+
+
+asyncio.run(main())

@@ -1,0 +1,5 @@
+import asyncio
+
+
+class Policy(asyncio.DefaultEventLoopPolicy):
+    pass

@@ -1,0 +1,3 @@
+import asyncio.events
+
+base = asyncio.events.AbstractEventLoopPolicy

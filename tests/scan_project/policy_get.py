@@ -1,0 +1,3 @@
+import asyncio
+
+policy = asyncio.get_event_loop_policy()

@@ -1,0 +1,3 @@
+import asyncio
+
+asyncio.set_event_loop_policy(None)

@@ -1,0 +1,1 @@
+import smtpd  # noqa: F401

@@ -1,0 +1,8 @@
+import asyncio
+
+
+async def main():
+    asyncio.Task.current_task()
+
+
+asyncio.run(main())

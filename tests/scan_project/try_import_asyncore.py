@@ -1,0 +1,4 @@
+try:
+    import asyncore
+except ImportError:
+    asyncore = None

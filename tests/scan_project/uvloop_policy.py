@@ -1,0 +1,3 @@
+import uvloop
+
+policy_class = uvloop.EventLoopPolicy
