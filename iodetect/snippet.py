@@ -59,6 +59,35 @@ RUFF_DEFAULT_TARGET = (3, 11)
 NOQA_GUARD = "# noqa: UP036 (refuses older Pythons)"
 
 
+# The line before the command in the header: `declared_command` reads the command back.
+MADE_BY = "Made by this command (regenerate it, don't edit it):"
+HEADER_LINES = 40  # the header is at most this long: a declaration further down is not one
+
+
+def declared_command(source: str) -> tuple[str, ...]:
+    """The words of the command in a module's header, as `iodetect snippet` wrote it; () when
+    the module has no such header (a hand-written one).
+
+    The header is the module's docstring: its first line opens it, MADE_BY is a line of it, and
+    the command follows on lines indented by four spaces. Only the first HEADER_LINES lines are
+    read, so a large or hostile file costs nothing.
+    """
+    lines = source.lstrip("\ufeff").split("\n", HEADER_LINES)[:HEADER_LINES]
+    if not lines or not lines[0].startswith('"""') or lines[0].count('"""') > 1:
+        return ()
+    words: list[str] = []
+    for i, line in enumerate(lines[1:], 1):
+        if line.startswith('"""') or line.rstrip().endswith('"""'):
+            return ()  # the docstring ended before the command
+        if line.rstrip() == MADE_BY:
+            for more in lines[i + 1 :]:
+                if not more.startswith("    ") or '"""' in more:
+                    break
+                words += more.split()
+            return tuple(words)
+    return ()
+
+
 def escape(value: object, limit: int = 200) -> str:
     """Printable ASCII without quotes or backslashes, for the docstring; at most `limit` long."""
     text = re.sub(r'[^\x20-\x7e]|["\\]', "?", str(value))
@@ -132,7 +161,7 @@ def _docstring(s: _Shape, command: str) -> list[str]:
     plan = s.plan
     title = f"Event loop setup: {_loop_name(plan)} for {_runtime(s)} on {_platform(plan)}."
     # The command on lines of its own: the options differ from module to module, the rest not.
-    made = ["Made by this command (regenerate it, don't edit it):"]
+    made = [MADE_BY]
     made += _wrap(escape(command), "    ", "    ")
     use = (
         "Use run(main()), or hand new_event_loop to a server that takes a loop factory "

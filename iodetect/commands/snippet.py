@@ -157,13 +157,17 @@ def snippet(
     if verify:
         from iodetect.check import verify_setup
 
-        failed = verify_setup(
+        verified = verify_setup(
             text, plan, facts, python, connections, timeout, saved=facts_file is not None
         )
-        for f in failed:
+        for f in verified.findings:  # the check's warnings and failures, then its verdict
             fix = f"; fix: {f.remedy}" if f.remedy else ""
-            note(f"iodetect: verify failed: {f.message}{fix}")
-        if failed:
+            if f.level == "warn":
+                note(f"iodetect: verify: warning: {f.message}{fix} [{f.code}]")
+            elif f.level == "fail":
+                note(f"iodetect: verify failed: {f.message}{fix} [{f.code}]")
+        note(f"iodetect: verify: {verified.summary()}")
+        if not verified.ok:
             raise typer.Exit(EXIT_FAILED)
     chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
     said = f"iodetect: {chosen} for {plan.runtime} ({plan.reasons[0].text})"
