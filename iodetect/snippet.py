@@ -26,6 +26,7 @@ from iodetect.catalog.cpython import minors_text
 from iodetect.model import Facts
 from iodetect.recommend import SELECTOR_CLASSES, Plan, PythonRange
 from iodetect.recommend.idiom import Span, run_idioms
+from iodetect.text import clean
 
 # PEP 8's line length, under the 88 of black and ruff format: no statement is ever wrapped
 # differently by a formatter set to a longer line, and flake8's default passes too.
@@ -89,9 +90,13 @@ def declared_command(source: str) -> tuple[str, ...]:
 
 
 def escape(value: object, limit: int = 200) -> str:
-    """Printable ASCII without quotes or backslashes, for the docstring; at most `limit` long."""
-    text = re.sub(r'[^\x20-\x7e]|["\\]', "?", str(value))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """Printable ASCII without quotes or backslashes, for the docstring; at most `limit` long.
+
+    text.clean() takes out what a terminal acts on and cuts the length; the docstring needs more
+    than a terminal does: a quote could close it and a backslash start an escape (`\\N{` is a
+    SyntaxError), and the header is ASCII. Those become "?".
+    """
+    return re.sub(r'[^\x20-\x7e]|["\\]', "?", clean(value, limit))
 
 
 @dataclass(frozen=True)

@@ -574,6 +574,23 @@ def test_hostile_facts_change_no_code(loop: str, tmp_path: Path) -> None:
     lint(tmp_path)
 
 
+def test_a_hostile_command_cannot_break_the_header(tmp_path: Path) -> None:
+    """The command in the header comes from the user's options (a --bench path): quotes that
+    would close the docstring, a backslash escape that does not compile, terminal controls, a
+    newline and non-ASCII all stay out, and the module still lints clean."""
+    plan = recommend(clean_twin(), Needs(loop="asyncio"))
+    command = 'iodetect snippet --bench """\\N{x}\x1b]0;t\x07\n\u202e\u00e9.json > loop_setup.py'
+    source = snippet.render(plan, clean_twin(), command=command)
+    compile(source, "loop_setup.py", "exec")
+    head = source.split('"""', 2)[1]
+    assert head.isascii() and "\\" not in head and '"' not in head
+    assert "\x1b" not in source and "\x07" not in source
+    assert "--bench ????N{x}]0;t ?.json > loop_setup.py" in " ".join(head.split())
+    assert _code(source) == _code(snippet.render(plan, clean_twin()))
+    (tmp_path / "loop_setup.py").write_text(source, encoding="utf-8")
+    lint(tmp_path)
+
+
 @pytest.mark.targets
 def test_hostile_module_runs_like_the_clean_one() -> None:
     interp = interpreters.require("3.12")

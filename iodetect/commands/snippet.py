@@ -184,11 +184,12 @@ def snippet(
 
 def _check(path: Path, text: str, command: str) -> NoReturn:
     """`--check FILE`: exit 0 when FILE is `text`, 1 with the diff on stdout, 2 if unreadable."""
-    from iodetect.drift import DriftError, compare, read_module
+    from iodetect.drift import compare, read_module
+    from iodetect.errors import InputError
 
     try:
         drift = compare(read_module(path), text, str(path))
-    except DriftError as exc:
+    except InputError as exc:
         fail(f"--check: {exc}")
     shown = drift.name
     if drift.current:
