@@ -72,20 +72,33 @@ async def echo(payload_size):
     }
 
 
+def nofile_soft():
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def main(params):
+    before = nofile_soft()
     mod = load(params["source"])
+    after_import = nofile_soft()
     result = mod.run(echo(params.get("payload", 1 << 20)))
+    result["nofile_before"] = before
+    result["nofile_after_import"] = after_import
     factory_loop = mod.new_event_loop()
     try:
         result["factory_class"] = type(factory_loop).__name__
     finally:
         factory_loop.close()
-    result["expected"] = [mod.EXPECTED_LOOP, mod.EXPECTED_PACKAGE, mod.EXPECTED_SELECTOR]
+    result["public"] = sorted(
+        name
+        for name, value in vars(mod).items()
+        if not name.startswith("_")
+        and type(value).__name__ == "function"
+        and value.__module__ == "loop_setup"
+    )
     result["python"] = "%d.%d" % sys.version_info[:2]
-    try:
-        import resource
-    except ImportError:
-        result["nofile_soft"] = None
-    else:
-        result["nofile_soft"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    result["nofile_soft"] = nofile_soft()
     print(MARKER + json.dumps(result))

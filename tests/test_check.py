@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -423,6 +424,149 @@ def test_snippet_verify_writes_the_module_that_passed(tmp_path: Path) -> None:
     done = run_cli("snippet", "--verify", "--connections", "50", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert "def run(" in out.read_text()
+    # The check's verdict line, as `iodetect check` ends with it, on stderr: stdout stays empty.
+    assert re.search(r"iodetect: verify: PASS: \d+ ok, 0 warning\(s\), 0 failed in ", done.stderr)
+    assert done.stdout == ""
+
+
+def test_snippet_verify_prints_the_checks_warnings(tmp_path: Path) -> None:
+    """An interpreter whose start-up prints a line that imitates a result: the self-test ignores
+    it and warns; --verify passes, says the warning with its code, and writes the module."""
+    start = f"echo '@@iodetect@@ {{}}'; exec {_quote(sys.executable)} \"$@\""
+    python = f"sh -c {_quote(start)} sh"
+    out = tmp_path / "loop_setup.py"
+    done = run_cli("snippet", "--verify", "--connections", "20", "--python", python, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    warning = next(line for line in lines if line.startswith("iodetect: verify: warning: "))
+    assert "imitating iodetect's result" in warning and warning.endswith("[selftest.impostor]")
+    assert any(
+        re.match(r"iodetect: verify: PASS: \d+ ok, 1 warning\(s\), 0 failed", x) for x in lines
+    )
+    assert out.exists()
+
+
+# --- what a module must expose, and the loop it declares ----------------------------------------
+
+RUN_ONLY = """
+import asyncio
+
+
+def run(main):
+    return asyncio.run(main)
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "missing", "ran"),
+    [
+        (setups.FACTORY_ONLY, "run(main)", "new_event_loop()"),
+        (RUN_ONLY, "new_event_loop()", "run()"),
+    ],
+)
+def test_a_module_without_an_entry_point_says_which(
+    tmp_path: Path, source: str, missing: str, ran: str
+) -> None:
+    path = setup_file(tmp_path, source, "my_setup.py")
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    assert code == 1
+    assert codes(result) == ["setup.missing"]  # the sockets all passed: only this fails
+    f = finding(result, "setup.missing")
+    assert f["message"].startswith(f"my_setup.py has no {missing}: ")
+    assert f"the self-test ran the loop through {ran}" in f["message"]
+    assert finding(result, "test.tcp4")["level"] == "ok"
+
+
+def test_a_module_with_neither_entry_point_fails_saying_so(tmp_path: Path) -> None:
+    path = setup_file(tmp_path, setups.NEITHER)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    assert code == 1
+    assert (
+        "defines neither run(coro) nor new_event_loop()"
+        in finding(result, "selftest.import")["message"]
+    )
+
+
+def test_a_declared_loop_is_judged_against_the_declaration(tmp_path: Path) -> None:
+    """A module generated with --loop selector --selector poll passes `check --snippet` on a
+    host whose own plan is another loop (uvloop, or epoll); --loop given to the check wins."""
+    path = tmp_path / "loop_setup.py"
+    done = run_cli("snippet", "--loop", "selector", "--selector", "poll", "-o", str(path))
+    assert done.returncode == 0, done.stderr
+    code, result, _ = check_json("--snippet", str(path), "--connections", "20")
+    assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
+    declared = finding(result, "setup.declared")
+    assert declared["level"] == "ok"
+    assert "declares `--loop selector --selector poll`" in declared["message"]
+    assert result["plan"]["selector_class"] == "PollSelector"
+    assert result["selftest"]["selector"] == "PollSelector"
+    # The check's own --loop states the expectation: the module's poll loop then fails it.
+    code, result, _ = check_json("--snippet", str(path), "--loop", "asyncio", "--connections", "20")
+    assert code == 1
+    assert "--loop asyncio given to the check" in finding(result, "setup.declared")["message"]
+    assert (
+        "the plan expects the selector EpollSelector" in finding(result, "selftest.loop")["message"]
+    )
+    # --require-loop still binds: the declaration does not excuse another loop.
+    code, result, _ = check_json(
+        "--snippet", str(path), "--require-loop", "uvloop", "--connections", "20"
+    )
+    assert code == 1 and "loop.required" in codes(result)
+
+
+def test_a_declaration_iodetect_cannot_use_warns_and_the_plan_judges(tmp_path: Path) -> None:
+    source = (
+        '"""Event loop setup.\n\nMade by this command (regenerate it, don\'t edit it):\n'
+        '    iodetect snippet --loop turbo > loop_setup.py\n"""\n' + setups.SELECT
+    )
+    path = setup_file(tmp_path, source)
+    code, result, _ = check_json("--snippet", path, "--loop", "asyncio", "--connections", "20")
+    f = finding(result, "setup.declared")
+    assert f["level"] == "warn" and "unknown loop 'turbo'" in f["message"]
+    assert code == 1 and "selftest.loop" in codes(result)  # select(), where the plan says epoll
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("    iodetect snippet --loop uvloop > loop_setup.py", ("uvloop", None, frozenset())),
+        (
+            "    iodetect snippet --platform win32 --needs add_reader,pty\n    --loop=selector",
+            ("selector", None, frozenset({"add_reader", "pty"})),
+        ),
+        ("    iodetect snippet --selector poll", (None, "poll", frozenset())),
+        ("    iodetect snippet > loop_setup.py", None),  # nothing chosen: the plan judges
+    ],
+)
+def test_the_declaration_is_read_from_the_header(
+    header: str, expected: tuple[str | None, str | None, frozenset[str]] | None
+) -> None:
+    from iodetect.check import declared
+
+    made = "Made by this command (regenerate it, don't edit it):"
+    source = f'"""Event loop setup.\n\n{made}\n{header}\nUse run(main()).\n"""\n'
+    got = declared.read(source)
+    if expected is None:
+        assert got is None
+        return
+    assert got is not None and (got.loop, got.selector, got.needs) == expected
+    # Anywhere but right after the header's own line, the same words declare nothing.
+    assert declared.read(source.replace("Made by this command", "Made by hand")) is None
+    assert declared.read("import asyncio\n" + source) is None
+    assert declared.read('"""Doc."""\n' + source) is None
+
+
+def test_the_checks_own_options_win_over_the_declaration() -> None:
+    from iodetect.check import declared
+
+    chosen = declared.Declared("selector", "poll", frozenset({"pty"}), "--loop selector")
+    assert declared.apply(Options(), chosen).loop == "selector"
+    assert declared.apply(Options(), chosen).selector == "poll"
+    assert declared.apply(Options(needs=frozenset({"signals"})), chosen).needs == {"pty", "signals"}
+    own = declared.apply(Options(loop="uvloop"), chosen)
+    assert own.loop == "uvloop" and own.selector is None  # the declared selector was for its loop
+    assert declared.apply(Options(selector="epoll"), chosen).selector == "epoll"
+    assert declared.apply(Options(), None) == Options()
 
 
 def test_snippet_verify_failure_writes_nothing(tmp_path: Path) -> None:

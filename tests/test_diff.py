@@ -54,10 +54,9 @@ def test_a_lower_soft_limit_on_b_fails(tmp_path: Path) -> None:
     assert code == 1
     soft = fields(data)["limits.nofile_soft"]
     assert (soft["a"], soft["b"], soft["lower_on_b"]) == ("20000", "1024", True)
-    # A's soft limit was already the hard one; B's must be raised: the module must do it.
-    assert data["pairs"][0]["plan_changes"] == [
-        {"aspect": "descriptor limit", "a": "left as it is", "b": "raised at start-up"}
-    ]
+    # The module raises the soft limit where it runs, whatever was seen when it was made: the
+    # plan is the same on both, and the lower limit alone makes the difference.
+    assert data["pairs"][0]["plan_changes"] == [] and "plan differs" not in text
     assert "soft limit lower on B (20000 -> 1024)" in text
     assert "DIFFERS" in text
     # The other way round the limit is higher on B: shown, not lower.

@@ -91,7 +91,7 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(dist: Path, tmp_path: Path) -> 
     snippet = _run([str(venv / "bin" / "iodetect"), "snippet"], cwd=work, timeout=120)
     assert snippet.returncode == 0, snippet.stderr
     compile(snippet.stdout, "loop_setup.py", "exec")
-    assert "def new_event_loop():" in snippet.stdout
+    assert "def new_event_loop() -> asyncio.AbstractEventLoop:" in snippet.stdout
     (work / "loop_setup.py").write_text(snippet.stdout, encoding="utf-8")
     check = _run([str(venv / "bin" / "iodetect"), "snippet", "--check", "loop_setup.py"], work)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from iodetect.drift import DriftError, compare, read_module
+from iodetect.drift import compare, read_module
+from iodetect.errors import InputError
 
 from support import HOSTS, run_cli
 
@@ -49,10 +50,9 @@ def test_other_options_than_the_module_was_made_with_differ(tmp_path: Path) -> N
     _generate(module, "--loop", "selector", "--selector", "poll")
     done = run_cli("snippet", "--facts", FACTS, "--check", str(module))
     assert done.returncode == 1
-    assert "-# command: iodetect snippet --loop selector --selector poll > loop_setup.py" in (
-        done.stdout.splitlines()
-    )
-    assert "+# command: iodetect snippet > loop_setup.py" in done.stdout.splitlines()
+    lines = done.stdout.splitlines()
+    assert "-    iodetect snippet --loop selector --selector poll > loop_setup.py" in lines
+    assert "+    iodetect snippet > loop_setup.py" in lines
 
 
 def test_regenerating_as_told_makes_the_check_pass(tmp_path: Path) -> None:
@@ -130,6 +130,18 @@ def test_diff_of_line_endings_and_a_missing_final_newline() -> None:
 def test_read_module_stops_at_the_limit(tmp_path: Path) -> None:
     path = tmp_path / "m.py"
     path.write_text("x" * 101, encoding="utf-8")
-    with pytest.raises(DriftError, match="larger than 100 bytes"):
+    with pytest.raises(InputError, match="more than the 100 bytes iodetect reads"):
         read_module(path, limit=100)
     assert read_module(path, limit=101) == "x" * 101
+
+
+def test_a_byte_order_mark_is_a_difference(tmp_path: Path) -> None:
+    """Python ignores a UTF-8 BOM, but the module is not the bytes iodetect writes: --check says
+    so, and the diff shows the mark (read_module keeps what files.read_text would drop)."""
+    module = tmp_path / "loop_setup.py"
+    text = _generate(module)
+    module.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert read_module(module).startswith("\ufeff")
+    done = run_cli("snippet", "--facts", FACTS, "--check", str(module))
+    assert done.returncode == 1, done.stderr
+    assert '-\\ufeff"""Event loop setup:' in done.stdout.splitlines()[3]

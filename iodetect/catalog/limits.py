@@ -17,6 +17,10 @@ SRC_HUGE = (
     "containerd/containerd#7566 (LimitNOFILE=infinity)"
 )
 SRC_GO = "golang/go#46279 (Go 1.19 raises the soft RLIMIT_NOFILE to the hard limit at start-up)"
+SRC_GO_DARWIN = (
+    "golang/go src/os/rlimit_darwin.go: 'On older macOS, setrlimit(RLIMIT_NOFILE, lim) with "
+    "lim.Cur = infinity fails. Set to the value of kern.maxfilesperproc instead.'"
+)
 SRC_MACOS = (
     "xnu bsd/kern/kern_resource.c dosetrlimit(): a larger RLIMIT_NOFILE is accepted; the kernel "
     "enforces MIN(RLIMIT_NOFILE, maxfilesperproc)"

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from iodetect.check import declared as declared_choice
 from iodetect.check import steps
-from iodetect.check.findings import Deadline, Finding, Recorder
+from iodetect.check.findings import Deadline, Recorder
 from iodetect.check.judge import judge
 from iodetect.check.options import DEFAULT_CONNECTIONS, DEFAULT_TIMEOUT, Options
 from iodetect.check.report import Report
@@ -51,6 +52,17 @@ def run_check(
     known: Facts = facts
     target = steps.target_view(known)
 
+    # A generated module's header declares the loop it chose: the check plans with that choice
+    # unless its own --loop says otherwise (check.declared).
+    asked = options
+    source_given = options.setup_source
+    declared = (
+        rec.isolated("setup", lambda: declared_choice.read(source_given))
+        if source_given is not None
+        else None
+    )
+    options = declared_choice.apply(options, declared)
+
     say("choosing the loop")
     planned = rec.isolated("recommend", lambda: steps.plan(rec, known, options))
     if planned is None:
@@ -62,6 +74,9 @@ def run_check(
     source = rec.isolated("setup", lambda: steps.setup(rec, plan, known, options))
     if source is None:
         return result(target, view)
+    if declared is not None:
+        level, text = declared_choice.message(asked, declared, asked.setup_name)
+        rec.add("setup", level, text, code="setup.declared")
 
     say(f"self-test: {options.connections} connections through the loop")
     report = rec.isolated("selftest", lambda: steps.selftest(rec, options, source, expect))
@@ -78,8 +93,9 @@ def verify_setup(
     connections: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     saved: bool = False,
-) -> tuple[Finding, ...]:
-    """`snippet --verify`: the self-test of a module before it is written; its failed findings.
+) -> Result:
+    """`snippet --verify`: the self-test of a module before it is written, as a Result (its
+    findings, summary and exit code as the check's).
 
     It runs on the interpreter the facts came from, so saved (`saved`) or documented facts
     cannot be verified (UsageError).
@@ -99,4 +115,4 @@ def verify_setup(
     report = rec.isolated("selftest", lambda: steps.selftest(rec, options, source, expect))
     if report is not None:
         rec.isolated("selftest", lambda: judge(rec, expect, options, report))
-    return tuple(f for f in rec.findings if f.level == "fail")
+    return Result(tuple(rec.findings), selftest=report, seconds=rec.deadline.elapsed())

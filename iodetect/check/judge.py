@@ -44,6 +44,8 @@ def judge(rec: Recorder, expect: Expectation, options: Options, rep: Report) -> 
             remedy,
             f"selftest.{rep.error_stage or 'error'}",
         )
+    if rep.ran_with is not None:  # the module imported: what it exposes is known
+        _judge_exposes(rec, options, rep)
     if rep.loop:
         _judge_loop(rec, expect, rep, rep.loop)
     failed = {t.name for t in rep.tests if t.status == "fail"}
@@ -65,6 +67,37 @@ def judge(rec: Recorder, expect: Expectation, options: Options, rep: Report) -> 
                 f"make {options.setup_name} build its loop with {options.require_loop}",
                 "loop.required",
             )
+
+
+# What each entry point is for, said when a module lacks it.
+ENTRY_POINTS = {
+    "run": (
+        "run(main)",
+        "a service started with run(main()) cannot use it",
+    ),
+    "new_event_loop": (
+        "new_event_loop()",
+        "servers that take a loop factory (uvicorn --loop loop_setup:new_event_loop) cannot use "
+        "it, and the loop they would get is not compared with run()'s",
+    ),
+}
+
+
+def _judge_exposes(rec: Recorder, options: Options, rep: Report) -> None:
+    """A module must expose both entry points: each is how some server takes the loop."""
+    for name, (shown, why) in ENTRY_POINTS.items():
+        if name in rep.exposes:
+            continue
+        ran = "run()" if rep.ran_with == "run" else "new_event_loop()"
+        rec.add(
+            "selftest",
+            "fail",
+            f"{options.setup_name} has no {shown}: {why} (the self-test ran the loop through "
+            f"{ran})",
+            "define it beside the other one: run(main) runs main on a loop from "
+            "new_event_loop(), as the module `iodetect snippet` writes does",
+            "setup.missing",
+        )
 
 
 def required_tests(expect: Expectation) -> tuple[str, ...]:

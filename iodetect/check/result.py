@@ -40,6 +40,15 @@ class Result:
     def ok(self) -> bool:
         return not self.failed
 
+    def summary(self) -> str:
+        """'PASS: 14 ok, 0 warning(s), 0 failed in 1.48 s', the verdict line of the text form."""
+        n = {lvl: sum(1 for f in self.findings if f.level == lvl) for lvl in ("ok", "warn", "fail")}
+        strict = " (--strict: warnings fail)" if self.strict and n["warn"] else ""
+        return (
+            f"{'PASS' if self.ok else 'FAIL'}: {n['ok']} ok, {n['warn']} warning(s), "
+            f"{n['fail']} failed{strict} in {self.seconds:.2f} s"
+        )
+
 
 def to_dict(result: Result) -> dict[str, Any]:
     """The JSON form of a check: kind and schema version first, then every finding and figure."""

@@ -157,13 +157,17 @@ def snippet(
     if verify:
         from iodetect.check import verify_setup
 
-        failed = verify_setup(
+        verified = verify_setup(
             text, plan, facts, python, connections, timeout, saved=facts_file is not None
         )
-        for f in failed:
+        for f in verified.findings:  # the check's warnings and failures, then its verdict
             fix = f"; fix: {f.remedy}" if f.remedy else ""
-            note(f"iodetect: verify failed: {f.message}{fix}")
-        if failed:
+            if f.level == "warn":
+                note(f"iodetect: verify: warning: {f.message}{fix} [{f.code}]")
+            elif f.level == "fail":
+                note(f"iodetect: verify failed: {f.message}{fix} [{f.code}]")
+        note(f"iodetect: verify: {verified.summary()}")
+        if not verified.ok:
             raise typer.Exit(EXIT_FAILED)
     chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
     said = f"iodetect: {chosen} for {plan.runtime} ({plan.reasons[0].text})"
@@ -180,11 +184,12 @@ def snippet(
 
 def _check(path: Path, text: str, command: str) -> NoReturn:
     """`--check FILE`: exit 0 when FILE is `text`, 1 with the diff on stdout, 2 if unreadable."""
-    from iodetect.drift import DriftError, compare, read_module
+    from iodetect.drift import compare, read_module
+    from iodetect.errors import InputError
 
     try:
         drift = compare(read_module(path), text, str(path))
-    except DriftError as exc:
+    except InputError as exc:
         fail(f"--check: {exc}")
     shown = drift.name
     if drift.current:

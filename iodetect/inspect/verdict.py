@@ -46,6 +46,16 @@ class Judgement:
     serve: bool = False
 
 
+def _raised_to(plan: Plan) -> int:
+    """The most the generated module raises the soft limit to, before the hard limit caps it."""
+    from iodetect.catalog.limits import SANE_MAX
+
+    nf = plan.nofile
+    if nf is None:
+        return 0
+    return nf.target if nf.target is not None else max(nf.need or 0, SANE_MAX)
+
+
 def plan_view(plan: Plan) -> dict[str, Any]:
     """The parts of a plan the comparison uses, as JSON data."""
     return {
@@ -269,6 +279,7 @@ def _descriptors(snap: Snapshot, plan: Plan | None, how: Judgement, add: Add) ->
         and hard is not None
         and soft >= 0
         and (hard < 0 or soft < hard)
+        and soft < _raised_to(plan)
     ):
         add(
             "descriptors",

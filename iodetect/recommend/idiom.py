@@ -1,9 +1,36 @@
-"""The idiom that runs the loop on each CPython version of the range, as a reason."""
+"""The idiom that runs the loop on each CPython version of the range, as a reason and as spans."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from iodetect.catalog import apis, cpython
+from iodetect.catalog.records import IdiomRecord, Minor
 from iodetect.recommend.plan import Note, PythonRange
+
+
+@dataclass(frozen=True)
+class Span:
+    """One idiom of run() for CPython minors since..until (inclusive; until None: open)."""
+
+    record: IdiomRecord
+    since: Minor
+    until: Minor | None
+
+
+def run_idioms(py: PythonRange) -> tuple[Span, ...]:
+    """The catalog's idioms (cpython.idiom) on the range, oldest first, cut to the range."""
+    versions = py.versions()
+    spans: list[Span] = []
+    for version in versions:
+        record = cpython.idiom(version)
+        if spans and spans[-1].record == record:
+            spans[-1] = Span(record, spans[-1].since, version)
+        else:
+            spans.append(Span(record, version, version))
+    if spans and py.high is None:
+        spans[-1] = Span(spans[-1].record, spans[-1].since, None)
+    return tuple(spans)
 
 
 def idiom_note(py: PythonRange) -> Note:

@@ -172,11 +172,13 @@ def plan_nofile(
 def _plan_for_select(verdict: NofileVerdict, ceiling: int, notes: Notes) -> NofilePlan | None:
     """select() breaks above its ceiling: raise only as far as the connections need."""
     need, soft = verdict.need, verdict.soft
-    if need is None or soft is None or soft == UNLIMITED or soft >= need:
+    if need is None:
         return None
     target = min(need, ceiling)
+    here = f" (soft {show_limit(soft)} here)" if soft is not None else ""
     notes.reason(
-        f"descriptor limit: raise the soft limit to {target}, not above select()'s ceiling",
+        f"descriptor limit: new_event_loop() raises the soft limit to {target}, not above "
+        f"select()'s ceiling{here}",
         "select(2): FD_SETSIZE; cpython select() refuses descriptors at or above it",
         "nofile.raise_select",
     )
@@ -185,43 +187,48 @@ def _plan_for_select(verdict: NofileVerdict, ceiling: int, notes: Notes) -> Nofi
 
 def _plan_to_cap(
     verdict: NofileVerdict, platform: str, subprocesses: bool, notes: Notes
-) -> NofilePlan | None:
+) -> NofilePlan:
+    """Raise the soft limit toward the hard one, decided where the code runs.
+
+    The plan never carries the limits seen here: the generated module reads them when it makes
+    a loop, so the same module is right on every host of the same kind (and `iodetect snippet
+    --check` passes there). What was seen here only shapes the reason.
+    """
     soft, cap, need = verdict.soft, verdict.cap, verdict.need
-    if soft == UNLIMITED:
-        notes.reason(
-            "descriptor limit: the soft limit is already unlimited", lim.SRC_GO, "nofile.ok"
-        )
-        return None
-    # As the Go runtime does, up to the cap; but not to a huge hard limit (near 2**30 in
-    # containers) unless the service needs that many.
     want = max(need or 0, lim.SANE_MAX)
+    text = (
+        "descriptor limit: raise the soft limit to the hard one when a loop is made "
+        f"(new_event_loop()), as the Go runtime does, but no higher than {want}"
+    )
+    if need is not None and need > lim.SANE_MAX:
+        text += " (the connections need that many)"
+    else:
+        text += ": above that, code that walks every descriptor slows down"
     target = min(cap, want) if cap is not None else None
-    if soft is not None and target is not None and soft >= target:
-        notes.reason(
-            f"descriptor limit: soft {soft} is already at the most this host allows"
-            if cap is not None and soft >= cap
-            else f"descriptor limit: soft {soft} already covers the need",
-            lim.SRC_GO,
-            "nofile.ok",
+    if soft == UNLIMITED:
+        text += "; the soft limit is already unlimited here"
+    elif soft is not None and cap is not None and soft >= cap:
+        text += f"; here soft {soft} is already at the most this host allows"
+    elif soft is not None and target is not None and soft >= target:
+        text += f"; here soft {soft} already covers it"
+    elif soft is not None:
+        text += f"; here from {soft}" + (f" to {target}" if target is not None else "")
+        if cap is not None and target is not None and target < cap:
+            text += f", not to the hard limit {show_limit(verdict.hard)}"
+    sources = [lim.SRC_GO]
+    if need is None or need <= lim.SANE_MAX:
+        sources.append(lim.SRC_HUGE)
+    if platforms.family(platform) == "darwin":
+        text += (
+            "; clamped to kern.maxfilesperproc, which older macOS requires and XNU enforces anyway"
         )
-        return None
-    family = platforms.family(platform)
-    text = "descriptor limit: raise the soft limit at start-up, as the Go runtime does"
-    if soft is not None:
-        text += f" (soft {soft}" + (f", to {target})" if target is not None else ")")
-    if cap is not None and target is not None and target < cap:
-        text += f"; not to the hard limit {show_limit(verdict.hard)}: above {lim.SANE_MAX} "
-        text += "code that walks every descriptor slows down"
-    source = lim.SRC_GO if target is None or cap is None or target >= cap else lim.SRC_HUGE
-    if family == "darwin":
-        text += "; clamped to kern.maxfilesperproc, which XNU enforces anyway"
-        source = lim.SRC_MACOS
-    notes.reason(text, source, "nofile.raise")
-    if subprocesses and (target is None or target > 1024):
+        sources += [lim.SRC_GO_DARWIN, lim.SRC_MACOS]
+    notes.reason(text, "; ".join(sources), "nofile.raise")
+    if subprocesses:
         notes.warn(
             "children inherit the raised descriptor limit: a child that uses select() breaks "
             "on descriptors above 1024",
             lim.SRC_GO,
             "nofile.children",
         )
-    return NofilePlan(target, need, "a network service holds one descriptor per connection")
+    return NofilePlan(None, need, "a network service holds one descriptor per connection")

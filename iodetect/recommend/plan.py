@@ -101,12 +101,14 @@ class Conflict:
 
 @dataclass(frozen=True)
 class NofilePlan:
-    """Raise the soft RLIMIT_NOFILE at start-up.
+    """Raise the soft RLIMIT_NOFILE when the generated module makes a loop.
 
-    target None means "decide at run time": the hard limit, but no higher than
-    limits.SANE_MAX unless need is higher. The generated code always clamps to the hard limit
-    and, on macOS, to kern.maxfilesperproc. need is the count the service needs (None when
-    unknown): the generated code fails clearly when the limit it reaches is lower.
+    target None (the rule): the hard limit read at run time, but no higher than
+    limits.SANE_MAX unless need is higher; on macOS also no higher than kern.maxfilesperproc.
+    target set: only with select(), the need capped below select()'s ceiling. Never a limit
+    seen where the plan was made: the module must be the same on every host of the same kind.
+    need is the count the service needs (None when unknown): the generated code fails clearly
+    when the most it may reach is lower.
     """
 
     target: int | None
