@@ -109,22 +109,25 @@ def _judge_figures(rec: Recorder, rep: Report) -> None:
         return
     lat = fig.latency_ms
     mem = fig.memory_kib
-    memory = ""
+    parts = []
+    if fig.accept_rate:
+        parts.append(f"opened at {fig.accept_rate:,.0f} connections/s")
+    if lat:
+        parts.append(f"round trip under that load p50 {lat.p50:.2f} ms, p99 {lat.p99:.2f} ms")
     if mem is not None and mem.worker_peak is not None:
-        memory = f"; peak memory {mem.worker_peak / 1024:.0f} MiB in the worker"
-        if mem.worker_before is not None and fig.connections_held >= 1000:
-            per = max(0, mem.worker_peak - mem.worker_before) / fig.connections_held
-            memory += f" ({per:.1f} KiB per connection)"
+        memory = f"peak memory {mem.worker_peak / 1024:.0f} MiB in the worker"
+        if fig.memory_per_connection_kib is not None and fig.connections_held >= 1000:
+            memory += f" ({fig.memory_per_connection_kib:.1f} KiB per held connection)"
         if mem.client_peak is not None:
             memory += f", {mem.client_peak / 1024:.0f} MiB in the test clients"
+        parts.append(memory)
     rec.add(
         "selftest",
         "ok",
         f"{fig.connections_held} connections held at once, {fig.round_trips} round trips, "
         f"{_bytes(fig.bytes)} echoed and verified"
         + (f" in {rep.elapsed:.2f} s" if rep.elapsed is not None else "")
-        + (f" (round trip p50 {lat.p50:.1f} ms, p99 {lat.p99:.1f} ms)" if lat else "")
-        + memory,
+        + "".join(f"; {p}" for p in parts),
         code="selftest.figures",
     )
 
