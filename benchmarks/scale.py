@@ -182,9 +182,9 @@ def run_one(count: int, args: argparse.Namespace) -> dict[str, Any]:
         "largest_process_mib": round(usage.ru_maxrss / 1024, 1),
         "roles": roles,
         "figures": fig,
-        "failed": [
-            f["message"] for f in result.get("findings", []) if f.get("level") == "fail"
-        ][:3],
+        "failed": [f["message"] for f in result.get("findings", []) if f.get("level") == "fail"][
+            :3
+        ],
     }
 
 
@@ -238,8 +238,10 @@ def main() -> None:
         if not tried or tried.returncode:
             # Raising a hard limit takes CAP_SYS_RESOURCE (root outside a restricted container).
             why = tried.stderr.decode(errors="replace").strip() if tried else "no prlimit"
-            print(f"# cannot raise the hard limit to {args.nofile} ({why}): it stays {hard}",
-                  file=sys.stderr)
+            print(
+                f"# cannot raise the hard limit to {args.nofile} ({why}): it stays {hard}",
+                file=sys.stderr,
+            )
             args.nofile = 0
     counts = [int(c) for c in args.counts.split(",")]
     limits = resource.getrlimit(resource.RLIMIT_NOFILE)

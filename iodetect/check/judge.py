@@ -187,12 +187,19 @@ def _remedy(test: Test, options: Options) -> str | None:
         )
     if test.cause == "client_nofile":
         return HARD_REMEDY.format(n=suggest(need))
+    if test.cause == "memory":
+        return (
+            "the host ran out of memory for the test's connections (the kernel's socket buffers "
+            "or the processes): give the host or container more memory (`docker run --memory`, "
+            "the pod's memory limit), or check fewer connections at a time"
+        )
     if test.cause == "mismatch":
         return "the loop or the setup alters data in transit: do not deploy this loop or setup"
     if test.cause == "timeout":
         return (
             "raise --timeout for this many connections, or find what slows the loop (a setup "
-            "that blocks it, a debug mode)"
+            "that blocks it, a debug mode); connections that wait in a full listen queue are "
+            "retried by the kernel only a second later: see net.core.somaxconn"
         )
     return None
 

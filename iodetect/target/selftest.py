@@ -480,8 +480,9 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
                 raise TestFailure(
                     str(r.get("cause") or "error"),
                     str(r.get("detail") or "the test client failed"),
-                    connections=sum(int(x.get("connected") or x.get("connections") or 0)
-                                    for x in reports),
+                    connections=sum(
+                        int(x.get("connected") or x.get("connections") or 0) for x in reports
+                    ),
                     held=hub.peak,
                     errno=r.get("errno"),
                 )
@@ -549,7 +550,8 @@ def _per_connection(held: Dict[str, Any]) -> Optional[float]:
     count = int(held.get("held") or 0)
     if count < 1 or mem.get("worker_held") is None or mem.get("worker_before") is None:
         return None
-    return round(max(0, mem["worker_held"] - mem["worker_before"]) / count, 2)
+    grown = max(0, int(mem["worker_held"]) - int(mem["worker_before"]))
+    return round(grown / count, 2)
 
 
 # --- stream echo, both ends in this loop (the smaller tests) -----------------------------------

@@ -20,6 +20,7 @@ and at once when its stdin closes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -89,10 +90,8 @@ def raise_nofile(need: int) -> None:
     if soft == resource.RLIM_INFINITY or soft >= need:
         return
     target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-    try:
+    with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ValueError, OSError):
-        pass
 
 
 def sizes_for(i: int, large: int) -> List[int]:
@@ -133,7 +132,7 @@ def _cause(code: Optional[int], connected: int, binding: bool) -> str:
 class Exchange:
     """One connection's messages: the payload out, its echo back, compared byte for byte."""
 
-    __slots__ = ("sock", "sizes", "k", "offset", "payload", "out", "got", "mask")
+    __slots__ = ("got", "k", "mask", "offset", "out", "payload", "sizes", "sock")
 
     def __init__(self, sock: socket.socket, sizes: List[int], offset: int) -> None:
         self.sock = sock
@@ -250,9 +249,7 @@ class Client:
             return False
         if ex.got != ex.payload:  # every byte, not only the count
             bad = next(k for k in range(len(ex.payload)) if ex.got[k] != ex.payload[k])
-            raise Failed(
-                "mismatch", "echo of %d bytes differs at byte %d" % (len(ex.payload), bad)
-            )
+            raise Failed("mismatch", "echo of %d bytes differs at byte %d" % (len(ex.payload), bad))
         self.round_trips += 1
         self.bytes += len(ex.payload)
         return True
@@ -357,7 +354,13 @@ class Client:
         while self.commands.get() == "ping" and report.get("ok"):
             try:
                 latencies = self.ping()
-                say({"event": "pinged", "latencies": percentiles(latencies), "pings": len(latencies)})
+                say(
+                    {
+                        "event": "pinged",
+                        "latencies": percentiles(latencies),
+                        "pings": len(latencies),
+                    }
+                )
             except Failed as exc:
                 say({"event": "pinged", "ok": False, "cause": exc.cause, "detail": exc.detail})
         for s in self.socks:
