@@ -20,10 +20,12 @@ TEST_TITLES = {
 }
 LOOPBACK_REMEDY = "loopback is unusable here: bring up `lo` (ip link set lo up) in this namespace"
 PORTS_REMEDY = (
-    "the self-test's clients all connect from 127.0.0.1 to one port, so the kernel's ephemeral "
-    "port range bounds them (the service's real clients come from many addresses): widen "
-    "net.ipv4.ip_local_port_range for the check (`sysctl -w net.ipv4.ip_local_port_range="
-    "'1024 65535'`), or check fewer connections at a time"
+    "the self-test's clients connect to one port, each client process from one loopback "
+    "address (further ones, 127.0.0.2 and up, only on Linux and for at least 1024 "
+    "connections each), so the kernel's ephemeral port range bounds them (the service's real "
+    "clients come from many addresses): widen net.ipv4.ip_local_port_range for the check "
+    "(`sysctl -w net.ipv4.ip_local_port_range='1024 65535'`), or check fewer connections at a "
+    "time"
 )
 
 

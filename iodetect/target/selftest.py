@@ -533,14 +533,18 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
         for c in clients:
             c.close()
         server.close()
-        stop = time.monotonic() + 3.0
-        while hub.open > 0 and time.monotonic() < stop:
-            await asyncio.sleep(0.01)
-        with contextlib.suppress(asyncio.TimeoutError, OSError):
-            await asyncio.wait_for(server.wait_closed(), 1.0)
-        for c in clients:
-            c.reap(2.0)
-            worker.clients.remove(c)
+        try:
+            stop = time.monotonic() + 3.0
+            while hub.open > 0 and time.monotonic() < stop:
+                await asyncio.sleep(0.01)
+            with contextlib.suppress(asyncio.TimeoutError, OSError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        finally:
+            # Also when the test's deadline cancels the waiting above: the clients' processes
+            # and pipes must not outlive the test.
+            for c in clients:
+                c.reap(2.0)
+                worker.clients.remove(c)
 
 
 def _per_connection(held: Dict[str, Any]) -> Optional[float]:
