@@ -16,17 +16,6 @@ from collections.abc import Sequence
 import typer
 
 from iodetect import __version__, errors, output
-from iodetect.commands import (
-    bench,
-    check,
-    diff,
-    fleet,
-    inspect,
-    probe_script,
-    report,
-    scan,
-    snippet,
-)
 
 app = typer.Typer(
     name="iodetect",
@@ -58,9 +47,32 @@ def _root(
     """iodetect: the right event loop for this host, with evidence."""
 
 
-# Each command module registers itself: register(app) adds its command(s).
-for _module in (report, snippet, check, bench, inspect, scan, fleet, diff, probe_script):
-    _module.register(app)
+# Each command module registers itself: register(app) adds its command. A command line that
+# names one imports only its module (typer reads the signature of every command registered,
+# and the modules import what their commands need); help and anything else get them all.
+COMMANDS = {
+    "report": "report",
+    "snippet": "snippet",
+    "check": "check",
+    "bench": "bench",
+    "inspect": "inspect",
+    "scan": "scan",
+    "fleet": "fleet",
+    "diff": "diff",
+    "probe-script": "probe_script",
+}
+_registered: set[str] = set()
+
+
+def register(argv: Sequence[str]) -> None:
+    """Register the command `argv` starts with, or every command when it starts with none."""
+    import importlib
+
+    names = [argv[0]] if argv and argv[0] in COMMANDS else list(COMMANDS)
+    for name in names:
+        if name not in _registered:
+            _registered.add(name)
+            importlib.import_module(f"iodetect.commands.{COMMANDS[name]}").register(app)
 
 
 STOP_SIGNALS = tuple(
@@ -85,14 +97,18 @@ def _install_signals() -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command line; the exit status. Every error is mapped here, and only here."""
-    from iodetect import transport
-
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         try:
-            code = app(args=argv, standalone_mode=False, prog_name="iodetect")
+            register(args)
+            code = app(args=args, standalone_mode=False, prog_name="iodetect")
             output.flush()
         finally:
-            transport.stop_all()  # nothing of a target outlives the command, whatever happened
+            # Nothing of a target outlives the command, whatever happened; a command that
+            # never imported the transport started no target.
+            transport = sys.modules.get("iodetect.transport")
+            if transport is not None:
+                transport.stop_all()
     except errors.Stopped as stop:
         output.note(f"iodetect: interrupted by {stop.name}; every target process was stopped")
         return stop.exit_code

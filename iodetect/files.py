@@ -18,7 +18,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 from typing import Any
 
 from iodetect.errors import InputError, OutputError, UsageError
@@ -240,6 +239,8 @@ def _umask() -> int:
 
 
 def _replace(real: str, data: bytes, old: os.stat_result | None) -> None:
+    import tempfile  # only to write a file: keeps the start-up of other commands short
+
     folder, name = os.path.split(real)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
     try:

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from iodetect import catalog, model, target, transport
+from iodetect import catalog, model
 from iodetect.catalog import apis, mechanisms, platforms, support
 from iodetect.model import Facts, FactsError
 
@@ -23,8 +23,13 @@ def local_facts() -> Facts:
     return complete(model.from_dict(fill_in(probe.gather(catalog.probe_request()))))
 
 
-def remote_facts(command: str | Sequence[str], timeout: float = transport.DEFAULT_TIMEOUT) -> Facts:
-    """Facts of the interpreter that `command` starts; the probe travels on its stdin."""
+def remote_facts(command: str | Sequence[str], timeout: float | None = None) -> Facts:
+    """Facts of the interpreter that `command` starts; the probe travels on its stdin (within
+    `timeout` seconds, transport.DEFAULT_TIMEOUT when None)."""
+    from iodetect import target, transport  # only for another interpreter: not for `report`
+
+    if timeout is None:
+        timeout = transport.DEFAULT_TIMEOUT
     program = target.program("probe", catalog.probe_request())
     outcome = transport.run_program(program, command, timeout, what="probe")
     try:
@@ -36,7 +41,7 @@ def remote_facts(command: str | Sequence[str], timeout: float = transport.DEFAUL
 def get_facts(
     facts_file: str | None = None,
     python: str | Sequence[str] | None = None,
-    timeout: float = transport.DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> Facts:
     """The facts a command works on: a saved file, another interpreter, or this one.
 

@@ -56,7 +56,12 @@ def test_default_check_passes_with_every_figure_in_json() -> None:
     assert result["ok"] is True and result["exit_code"] == 0
     assert stderr == ""  # progress goes to a terminal only; stdout is only the JSON
     st = result["selftest"]
-    assert st["figures"]["connections_held"] == check.DEFAULT_CONNECTIONS
+    fig = st["figures"]
+    assert fig["connections_held"] == check.DEFAULT_CONNECTIONS
+    assert fig["accept_rate"] > 0 and fig["tcp_seconds"] > 0
+    assert fig["memory_per_connection_kib"] >= 0
+    assert 0 < fig["latency_ms"]["p50"] <= fig["latency_ms"]["p99"] <= fig["latency_ms"]["max"]
+    assert fig["memory_kib"]["worker_held"] >= fig["memory_kib"]["worker_before"] > 0
     assert st["fds"]["leaked"] == []
     plan = result["plan"]
     assert st["loop"].rsplit(".", 1)[-1] == plan["loop_class"]
@@ -810,6 +815,28 @@ def test_used_up_ephemeral_ports_are_not_blamed_on_loopback() -> None:
     assert result["selftest"]["tests"][0]["cause"] == "ports"
 
 
+def test_clients_beyond_the_port_range_connect_from_more_loopback_addresses() -> None:
+    """2000 ephemeral ports, 2500 connections: one address could not open them all, so the
+    clients connect from 127.0.0.2, .3, ... as a service's clients come from many."""
+    ports = "echo '40000 41999' > /proc/sys/net/ipv4/ip_local_port_range"
+    python = _namespace(f"ip link set lo up && {ports}")
+    code, result, _ = check_json("--python", python, "--connections", "2500", "--loop", "asyncio")
+    assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
+    tcp = result["selftest"]["tests"][0]
+    assert tcp["name"] == "tcp4" and tcp["held"] == 2500 and tcp["clients"] == 3
+
+
+def test_a_small_listen_backlog_is_not_overrun() -> None:
+    """somaxconn 8: the clients open 8 connections at a time and each batch is echoed before
+    the next, so no connection waits for the kernel's SYN retry (a second each)."""
+    python = _namespace("ip link set lo up && echo 8 > /proc/sys/net/core/somaxconn")
+    code, result, _ = check_json("--python", python, "--connections", "400", "--loop", "asyncio")
+    assert code == 0, [f for f in result["findings"] if f["level"] != "ok"]
+    assert result["selftest"]["figures"]["connections_held"] == 400
+    # 50 SYN retries would take 50 s; a generous bound that no loaded machine reaches.
+    assert result["selftest"]["figures"]["tcp_seconds"] < 25
+
+
 def test_uvloops_leftover_udp_transport_is_not_blamed_on_the_setup() -> None:
     pytest.importorskip("uvloop")
     python = _namespace("true")
@@ -916,3 +943,25 @@ def _run_measured(*args: str) -> subprocess.CompletedProcess[str]:
 def _maxrss_mib(done: subprocess.CompletedProcess[str]) -> float:
     line = next(ln for ln in done.stderr.splitlines() if ln.startswith("maxrss_kib="))
     return int(line.split("=")[1]) / 1024
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+def test_a_long_self_test_says_it_is_still_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal, a line after the first second and every few after (no line without a
+    terminal: test_default_check_passes_with_every_figure_in_json)."""
+    from iodetect.check import steps
+
+    monkeypatch.setattr(steps, "PROGRESS_AFTER", 0.01)
+    monkeypatch.setattr(steps, "PROGRESS_EVERY", 0.01)
+    lines: list[str] = []
+    stop = steps.ticking(lines.append, "self-test of 9 connections", 30.0)
+    assert stop is not None
+    deadline = time.monotonic() + 20
+    while len(lines) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    assert lines[0].startswith("self-test of 9 connections: still running, ")
+    assert lines[0].endswith(" s of 30")
+    assert steps.ticking(None, "x", 1.0) is None

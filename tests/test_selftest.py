@@ -106,8 +106,8 @@ def test_worker_on_every_interpreter(
     assert report["factory_loop"] == report["loop"]
     fig = report["figures"]
     assert fig["connections_held"] == 200
-    # 1 byte and one size each, 1 MiB on four of them, plus the other families' traffic.
-    assert fig["round_trips"] >= 2 * 200 + 4
+    # One message each, every size up to 1 MiB on four of them, plus the other families' traffic.
+    assert fig["round_trips"] >= 200 + 4 * 5
     assert fig["bytes"] >= 4 * 1024 * 1024
     assert fig["latency_ms"]["p50"] <= fig["latency_ms"]["p99"] <= fig["latency_ms"]["max"]
 

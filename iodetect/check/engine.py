@@ -79,7 +79,9 @@ def run_check(
         rec.add("setup", level, text, code="setup.declared")
 
     say(f"self-test: {options.connections} connections through the loop")
-    report = rec.isolated("selftest", lambda: steps.selftest(rec, options, source, expect))
+    report = rec.isolated(
+        "selftest", lambda: steps.selftest(rec, options, source, expect, progress)
+    )
     if report is not None:
         rec.isolated("selftest", lambda: judge(rec, expect, options, report))
     return result(target, view, report)

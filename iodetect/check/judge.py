@@ -20,10 +20,12 @@ TEST_TITLES = {
 }
 LOOPBACK_REMEDY = "loopback is unusable here: bring up `lo` (ip link set lo up) in this namespace"
 PORTS_REMEDY = (
-    "the self-test's clients all connect from 127.0.0.1 to one port, so the kernel's ephemeral "
-    "port range bounds them (the service's real clients come from many addresses): widen "
-    "net.ipv4.ip_local_port_range for the check (`sysctl -w net.ipv4.ip_local_port_range="
-    "'1024 65535'`), or check fewer connections at a time"
+    "the self-test's clients connect to one port, each client process from one loopback "
+    "address (further ones, 127.0.0.2 and up, only on Linux and for at least 1024 "
+    "connections each), so the kernel's ephemeral port range bounds them (the service's real "
+    "clients come from many addresses): widen net.ipv4.ip_local_port_range for the check "
+    "(`sysctl -w net.ipv4.ip_local_port_range='1024 65535'`), or check fewer connections at a "
+    "time"
 )
 
 
@@ -142,22 +144,25 @@ def _judge_figures(rec: Recorder, rep: Report) -> None:
         return
     lat = fig.latency_ms
     mem = fig.memory_kib
-    memory = ""
+    parts = []
+    if fig.accept_rate:
+        parts.append(f"opened at {fig.accept_rate:,.0f} connections/s")
+    if lat:
+        parts.append(f"round trip under that load p50 {lat.p50:.2f} ms, p99 {lat.p99:.2f} ms")
     if mem is not None and mem.worker_peak is not None:
-        memory = f"; peak memory {mem.worker_peak / 1024:.0f} MiB in the worker"
-        if mem.worker_before is not None and fig.connections_held >= 1000:
-            per = max(0, mem.worker_peak - mem.worker_before) / fig.connections_held
-            memory += f" ({per:.1f} KiB per connection)"
+        memory = f"peak memory {mem.worker_peak / 1024:.0f} MiB in the worker"
+        if fig.memory_per_connection_kib is not None and fig.connections_held >= 1000:
+            memory += f" ({fig.memory_per_connection_kib:.1f} KiB per held connection)"
         if mem.client_peak is not None:
             memory += f", {mem.client_peak / 1024:.0f} MiB in the test clients"
+        parts.append(memory)
     rec.add(
         "selftest",
         "ok",
         f"{fig.connections_held} connections held at once, {fig.round_trips} round trips, "
         f"{_bytes(fig.bytes)} echoed and verified"
         + (f" in {rep.elapsed:.2f} s" if rep.elapsed is not None else "")
-        + (f" (round trip p50 {lat.p50:.1f} ms, p99 {lat.p99:.1f} ms)" if lat else "")
-        + memory,
+        + "".join(f"; {p}" for p in parts),
         code="selftest.figures",
     )
 
@@ -217,12 +222,19 @@ def _remedy(test: Test, options: Options) -> str | None:
         )
     if test.cause == "client_nofile":
         return HARD_REMEDY.format(n=suggest(need))
+    if test.cause == "memory":
+        return (
+            "the host ran out of memory for the test's connections (the kernel's socket buffers "
+            "or the processes): give the host or container more memory (`docker run --memory`, "
+            "the pod's memory limit), or check fewer connections at a time"
+        )
     if test.cause == "mismatch":
         return "the loop or the setup alters data in transit: do not deploy this loop or setup"
     if test.cause == "timeout":
         return (
             "raise --timeout for this many connections, or find what slows the loop (a setup "
-            "that blocks it, a debug mode)"
+            "that blocks it, a debug mode); connections that wait in a full listen queue are "
+            "retried by the kernel only a second later: see net.core.somaxconn"
         )
     return None
 

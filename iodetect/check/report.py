@@ -75,6 +75,8 @@ class Memory:
     worker_peak: int | None = None
     client_start: int | None = None
     client_peak: int | None = None
+    worker_held: int | None = None  # with every connection held, after a collection
+    client_held: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class Figures:
     latency_ms: Latency | None = None
     elapsed: float | None = None
     memory_kib: Memory | None = None
+    accept_rate: float | None = None  # connections the loop accepted per second while opening
+    memory_per_connection_kib: float | None = None  # the worker's, per held connection
+    tcp_seconds: float | None = None  # the many-connection test, inside the loop
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,14 @@ def _figures(value: Any) -> Figures | None:
         memory = Memory(
             *(
                 _opt_int(md.get(k), f"figures.memory_kib.{k}")
-                for k in ("worker_before", "worker_peak", "client_start", "client_peak")
+                for k in (
+                    "worker_before",
+                    "worker_peak",
+                    "client_start",
+                    "client_peak",
+                    "worker_held",
+                    "client_held",
+                )
             )
         )
     return Figures(
@@ -249,6 +261,11 @@ def _figures(value: Any) -> Figures | None:
         latency_ms=latency,
         elapsed=_opt_num(d.get("elapsed"), "figures.elapsed"),
         memory_kib=memory,
+        accept_rate=_opt_num(d.get("accept_rate"), "figures.accept_rate"),
+        memory_per_connection_kib=_opt_num(
+            d.get("memory_per_connection_kib"), "figures.memory_per_connection_kib"
+        ),
+        tcp_seconds=_opt_num(d.get("tcp_seconds"), "figures.tcp_seconds"),
     )
 
 

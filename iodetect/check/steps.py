@@ -8,7 +8,8 @@ deadline: the probe a share of the budget, the self-test what is left of it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -334,13 +335,46 @@ _TARGET_CODES = {
 }
 
 
-def selftest(rec: Recorder, options: Options, source: str, expect: Expectation) -> Report | None:
-    """The live self-test: the worker's typed report, or None when it gave none."""
+PROGRESS_AFTER = 1.0  # seconds before the first progress line, then every PROGRESS_EVERY
+PROGRESS_EVERY = 2.0
+
+
+def ticking(
+    progress: Callable[[str], None] | None, what: str, timeout: float
+) -> threading.Event | None:
+    """Progress lines while a step runs longer than PROGRESS_AFTER; set the event to stop."""
+    if progress is None:
+        return None
+    import time
+
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def tick() -> None:
+        wait = PROGRESS_AFTER
+        while not stop.wait(wait):
+            progress(f"{what}: still running, {time.monotonic() - start:.0f} s of {timeout:.0f}")
+            wait = PROGRESS_EVERY
+
+    threading.Thread(target=tick, daemon=True).start()
+    return stop
+
+
+def selftest(
+    rec: Recorder,
+    options: Options,
+    source: str,
+    expect: Expectation,
+    progress: Callable[[str], None] | None = None,
+) -> Report | None:
+    """The live self-test: the worker's typed report, or None when it gave none. With
+    `progress`, a line every few seconds once it has taken more than one."""
     from iodetect import transport
     from iodetect.check.report import ReportError
 
     timeout = round(max(2.0, rec.deadline.remaining()), 1)
     params = WorkerParams.make(options, source, expect.above_fd, timeout)
+    stop = ticking(progress, f"self-test of {options.connections} connections", timeout)
     try:
         report, outcome = run_worker(options.python, params, timeout)
     except ReportError as exc:
@@ -348,6 +382,9 @@ def selftest(rec: Recorder, options: Options, source: str, expect: Expectation) 
         return None
     except transport.TargetError as exc:
         return _failed_worker(rec, exc)
+    finally:
+        if stop is not None:
+            stop.set()
     _outcome_notes(rec, outcome)
     return report
 

@@ -10,7 +10,6 @@ is ignored.
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +37,8 @@ def program(name: str, params: Any = None, nonce: bool = True) -> Program:
     Parameters travel as a JSON string literal, so no value in them can become code. Every
     script prints through its module-level MARKER, which the program rebinds before main() runs.
     """
+    import secrets  # only when a program is sent: keeps `report` start-up short
+
     marker = f"{MARKER}{secrets.token_hex(16)} " if nonce else MARKER
     call = f"\nMARKER = {marker!r}\nmain(json.loads({json.dumps(json.dumps(params))}))\n"
     return Program(source(name) + call, marker)

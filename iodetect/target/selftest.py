@@ -48,6 +48,8 @@ BIG = MiB
 BATCH = 64  # connections opened at once: stays under any listen backlog
 MARGIN = 48  # descriptors kept free for listeners, the loop itself and the interpreter
 CLIENT_SHARE = 30000  # connections per client process at most: ephemeral ports per source
+PORT_MARGIN = 1024  # ephemeral ports left to the host's other connections
+BATCH_CLIENT = 256  # connections the clients open at once, at most the listen backlog
 # The client's bootstrap: `python -I -c BOOT`, its source and parameters on the first stdin line.
 CLIENT_BOOT = (
     "import json,sys\n"
@@ -199,6 +201,8 @@ class Hub:
         self.open = 0
         self.peak = 0
         self.accepted = 0
+        self.first_accept = 0.0
+        self.last_accept = 0.0
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -210,9 +214,13 @@ class EchoProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.hub.open += 1
-        self.hub.accepted += 1
-        self.hub.peak = max(self.hub.peak, self.hub.open)
+        hub = self.hub
+        hub.open += 1
+        hub.accepted += 1
+        hub.peak = max(hub.peak, hub.open)
+        hub.last_accept = time.perf_counter()
+        if hub.accepted == 1:
+            hub.first_accept = hub.last_accept
 
     def data_received(self, data: bytes) -> None:
         if self.transport is not None:
@@ -310,6 +318,19 @@ class ClientProcess:
         last = lines[-1].strip()[:200] if lines else "(no output)"
         return "the test client exited (status %s): %s" % (status, last)
 
+    def cause(self) -> str:
+        """Why the client ended without its report: killed by SIGKILL is, on a host without a
+        deadline of its own, the kernel's out-of-memory killer."""
+        status = self.proc.poll() if self.proc is not None else None
+        return "memory" if status == -9 else "client"
+
+    def send(self, command: str) -> None:
+        if self.proc is None or self.proc.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write(command.encode("ascii") + b"\n")
+            self.proc.stdin.flush()
+
     def close(self) -> None:
         if self.proc is None or self.proc.stdin is None:
             return
@@ -341,9 +362,57 @@ class ClientProcess:
                 self.proc.kill()
 
 
+def _sysctl(path: str) -> Optional[List[int]]:
+    """A numeric kernel setting (Linux /proc/sys), None where it cannot be read."""
+    try:
+        with open(path) as fh:
+            return [int(x) for x in fh.read(200).split()]
+    except (OSError, ValueError):
+        return None
+
+
+def client_plan(count: int, params: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """How the connections are shared among client processes, each from its own address.
+
+    One source address towards one listener can use each ephemeral port once, so a client
+    takes at most half of what `net.ipv4.ip_local_port_range` gives (less a margin for the
+    host's other connections); on Linux every address of 127.0.0.0/8 is loopback, so each further
+    client connects from 127.0.0.2, .3, ... as a service's clients come from many addresses.
+    Elsewhere the connections come from 127.0.0.1 and the port range is the limit it is.
+    The listen backlog (`net.core.somaxconn` caps it) bounds the connections opened at once.
+    """
+    share = int(params.get("client_share") or CLIENT_SHARE)
+    linux = sys.platform.startswith("linux")
+    ports = _sysctl("/proc/sys/net/ipv4/ip_local_port_range") if linux else None
+    if "client_share" not in params and ports and len(ports) == 2:
+        # Linux gives connect() the odd ports of the range first and bind() the even ones:
+        # past half the range every new connection scans the whole half for a free port.
+        share = min(share, max(1024, (ports[1] - ports[0] + 1) // 2 - PORT_MARGIN))
+    share = max(1, share)
+    parts = max(1, -(-count // share))
+    somax = _sysctl("/proc/sys/net/core/somaxconn") if linux else None
+    batch = max(1, min(BATCH_CLIENT, (somax[0] if somax else BATCH_CLIENT) // parts))
+    sources = [s for s in params.get("sources") or [] if isinstance(s, str)]
+    if not sources and linux and parts > 1:
+        sources = ["127.0.0.%d" % (2 + k) for k in range(min(parts, 250))]
+    plan = []
+    for k in range(parts):
+        plan.append(
+            {
+                "count": count // parts + (1 if k < count % parts else 0),
+                "large": 4 if k == 0 else 0,
+                "index": k,
+                "source": sources[k % len(sources)] if sources else None,
+                "batch": batch,
+            }
+        )
+    return plan
+
+
 async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]:
     """`count` connections from client processes, held at once by an echo server in this loop,
-    every one exchanging verified messages (four of them up to 1 MiB)."""
+    every one exchanging verified messages (four of them up to 1 MiB), then round trips one at
+    a time while all are held."""
     p = worker.params
     loop = asyncio.get_running_loop()
     soft, _ = nofile()
@@ -367,25 +436,30 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
     except OSError as exc:
         raise TestFailure(_net_cause(exc), "cannot listen on 127.0.0.1: " + _oneline(exc)) from None
     port = server.sockets[0].getsockname()[1]
+    gc.collect()
     before = rss_kib()
     end = time.monotonic() + budget
-    share = max(1, int(p.get("client_share", CLIENT_SHARE)))
-    sources = [s for s in p.get("sources") or [] if isinstance(s, str)]
-    parts = max(1, -(-count // share))
     clients: List[ClientProcess] = []
-    for k in range(parts):
-        n = count // parts + (1 if k < count % parts else 0)
-        params = {
-            "host": "127.0.0.1",
-            "port": port,
-            "count": n,
-            "large": 4 if k == 0 else 0,
-            "index": k,
-            "source": sources[k % len(sources)] if sources else None,
-            "deadline": max(1.0, budget + 1.0),
-        }
-        clients.append(ClientProcess(source, params))
+    for part in client_plan(count, p):
+        part.update(host="127.0.0.1", port=port, deadline=max(1.0, budget + 1.0))
+        clients.append(ClientProcess(source, part))
     worker.clients.extend(clients)
+
+    async def next_event(c: ClientProcess, connected: int) -> Dict[str, Any]:
+        try:
+            event = await c.next_event(end - time.monotonic())
+        except asyncio.TimeoutError:
+            raise TestFailure(
+                "timeout",
+                "did not finish within %.1f s (%d of %d connections open, the server held %d)"
+                % (budget, connected, count, hub.open),
+                connections=connected,
+                held=hub.peak,
+            ) from None
+        if event.get("event") == "eof":
+            raise TestFailure(c.cause(), c.reason(), connections=connected, held=hub.peak)
+        return event
+
     try:
         for c in clients:
             c.start(loop)
@@ -393,33 +467,24 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
         connected = 0
         for c in clients:
             while True:
-                try:
-                    event = await c.next_event(end - time.monotonic())
-                except asyncio.TimeoutError:
-                    raise TestFailure(
-                        "timeout",
-                        "did not finish within %.1f s (%d of %d connections open, the server "
-                        "held %d)" % (budget, connected, count, hub.open),
-                        connections=connected,
-                        held=hub.peak,
-                    ) from None
+                event = await next_event(c, connected)
                 kind = event.get("event")
                 if kind == "connected":
                     connected += int(event.get("connections") or 0)
                 elif kind == "done":
                     reports.append(event)
                     break
-                elif kind == "eof":
-                    raise TestFailure("client", c.reason(), held=hub.peak)
         held = hub.open  # every client still holds its connections: this is "at once"
         for r in reports:
             if not r.get("ok"):
-                extra = {"connections": sum(int(x.get("connected") or 0) for x in reports)}
                 raise TestFailure(
                     str(r.get("cause") or "error"),
                     str(r.get("detail") or "the test client failed"),
+                    connections=sum(
+                        int(x.get("connected") or x.get("connections") or 0) for x in reports
+                    ),
                     held=hub.peak,
-                    **extra,
+                    errno=r.get("errno"),
                 )
         if held < count:
             raise TestFailure(
@@ -428,35 +493,69 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
                 connections=count,
                 held=held,
             )
-        peak = peak_kib()
-        lat = reports[0].get("latencies") if len(reports) == 1 else None
-        return {
+        gc.collect()
+        rss_held = rss_kib()
+        # The round trips one at a time, from one client, once every connection is held and
+        # nothing else moves: the latency one request sees beside all the others.
+        clients[0].send("ping")
+        pinged: Dict[str, Any] = {}
+        while pinged.get("event") != "pinged":
+            pinged = await next_event(clients[0], connected)
+        if pinged.get("ok") is False:
+            raise TestFailure(
+                str(pinged.get("cause") or "error"),
+                "while every connection was held: " + str(pinged.get("detail") or "failed"),
+                connections=count,
+                held=hub.peak,
+            )
+        span = hub.last_accept - hub.first_accept
+        figures: Dict[str, Any] = {
             "connections": count,
             "held": held,
             "accepted": hub.accepted,
             "clients": len(clients),
             "round_trips": sum(int(r.get("round_trips") or 0) for r in reports),
             "bytes": sum(int(r.get("bytes") or 0) for r in reports),
-            "latency_ms": lat,
+            "latency_ms": pinged.get("latencies"),
+            "pings": pinged.get("pings"),
+            "accept_rate": round((hub.accepted - 1) / span, 1) if span > 0 else None,
             "memory_kib": {
                 "worker_before": before,
-                "worker_peak": peak,
+                "worker_held": rss_held,
+                "worker_peak": peak_kib(),
                 "client_start": sum(int(r.get("rss_start_kib") or 0) for r in reports) or None,
+                "client_held": sum(int(r.get("rss_held_kib") or 0) for r in reports) or None,
                 "client_peak": sum(int(r.get("peak_kib") or 0) for r in reports) or None,
             },
         }
+        return figures
     finally:
         for c in clients:
             c.close()
         server.close()
-        stop = time.monotonic() + 3.0
-        while hub.open > 0 and time.monotonic() < stop:
-            await asyncio.sleep(0.01)
-        with contextlib.suppress(asyncio.TimeoutError, OSError):
-            await asyncio.wait_for(server.wait_closed(), 1.0)
-        for c in clients:
-            c.reap(2.0)
-            worker.clients.remove(c)
+        try:
+            stop = time.monotonic() + 3.0
+            while hub.open > 0 and time.monotonic() < stop:
+                await asyncio.sleep(0.01)
+            with contextlib.suppress(asyncio.TimeoutError, OSError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        finally:
+            # Also when the test's deadline cancels the waiting above: the clients' processes
+            # and pipes must not outlive the test.
+            for c in clients:
+                c.reap(2.0)
+                worker.clients.remove(c)
+
+
+def _per_connection(held: Dict[str, Any]) -> Optional[float]:
+    """What the service's side holds per connection: the worker's resident memory with every
+    connection held, less before they opened."""
+    mem = held.get("memory_kib") or {}
+    count = int(held.get("held") or 0)
+    if count < 1 or mem.get("worker_held") is None or mem.get("worker_before") is None:
+        return None
+    grown = max(0, int(mem["worker_held"]) - int(mem["worker_before"]))
+    return round(grown / count, 2)
 
 
 # --- stream echo, both ends in this loop (the smaller tests) -----------------------------------
@@ -826,6 +925,9 @@ class Worker:
     def remaining(self) -> float:
         return max(0.1, self.deadline - (time.monotonic() - self.started))
 
+    def test(self, name: str) -> Optional[Dict[str, Any]]:
+        return next((t for t in self.tests if t["name"] == name), None)
+
     def record(self, name: str, status: str, detail: Optional[str] = None, **extra: Any) -> None:
         entry: Dict[str, Any] = {"name": name, "status": status, "detail": detail}
         entry.update(extra)
@@ -953,6 +1055,9 @@ class Worker:
             "latency_ms": lat,
             "elapsed": round(time.perf_counter() - began, 4),
             "memory_kib": held.get("memory_kib"),
+            "accept_rate": held.get("accept_rate"),
+            "memory_per_connection_kib": _per_connection(held),
+            "tcp_seconds": (self.test("tcp4") or {}).get("seconds"),
         }
 
     def ipv6_absent(self) -> Optional[str]:

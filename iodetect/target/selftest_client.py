@@ -7,28 +7,40 @@ parameters as the first line of its stdin; the rest of stdin is the worker's con
 runs the application's loop, needs only the descriptors and memory the service itself would
 need for the same connections.
 
-It opens every connection, then exchanges verified messages on all of them (a few windows at
-a time, so its memory stays small), keeps them open, and reports on stdout, one JSON line per
-event: {"event": "connected"}, then {"event": "done", "ok": ...}. It ends itself at its own
-deadline, and at once when its stdin closes.
+The client is the test's harness, not what is tested, so it is lean: plain non-blocking
+sockets and one selector, no event loop, a few Python operations per connection and per
+message. Only the sockets in flight are registered with the selector (a batch while opening, a
+window while exchanging), so it never watches more than WINDOW of them at once: cheap on
+every selector, and under the 512 sockets a Windows select() takes. It opens every
+connection, exchanges verified messages on all of them, measures round trips one at a time
+while all are held, keeps them open, and reports on stdout, one JSON line per event:
+{"event": "connected"}, then {"event": "done", "ok": ...}. It ends itself at its own deadline,
+and at once when its stdin closes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import json
 import os
+import queue
+import selectors
+import socket
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple, cast
+from typing import Any, Dict, List, Optional, Tuple
 
 BATCH = 256  # connections opened at once: under the usual listen backlog (somaxconn 4096)
-WINDOW = 512  # connections exchanging at once: bounds the memory of payloads in flight
+WINDOW = 256  # connections exchanging at once: bounds the memory of payloads in flight
 SMALL = (1, 7, 100, 1000, 4096)
 LARGE = (16385, 65537, 131072, 1024 * 1024)  # around buffer boundaries, up to 1 MiB
+BLOCK = 2 * 1024 * 1024  # random bytes every payload is cut from, at offsets per connection
+CONNECT_TIMEOUT = 5.0
+PINGS = 1000  # round trips measured one at a time while every connection is held
+PING_SECONDS = 0.5  # ... or for this long at most
+PING_SIZE = 100
 EXITED_DEADLINE = 3
 EXITED_ORPHAN = 4
 
@@ -83,173 +95,287 @@ def raise_nofile(need: int) -> None:
 
 
 def sizes_for(i: int, large: int) -> List[int]:
-    sizes = [1, SMALL[i % len(SMALL)]]
+    """One message per connection, its size cycling through SMALL; the first `large` also
+    send one byte and every size around the buffer boundaries."""
     if i < large:
-        sizes.extend(LARGE)
-    return sizes
+        return [1, SMALL[i % len(SMALL)], *LARGE]
+    return [SMALL[i % len(SMALL)]]
 
 
-class Mismatch(Exception):
-    pass
+class Failed(Exception):
+    """The test failed for a known cause (a stable word the worker passes on)."""
+
+    def __init__(self, cause: str, detail: str, code: Optional[int] = None) -> None:
+        super().__init__(detail)
+        self.cause = cause
+        self.detail = detail
+        self.code = code
 
 
-class Conn(asyncio.Protocol):
-    """One client connection: sends a payload and waits for exactly its echo."""
-
-    def __init__(self) -> None:
-        self.transport: Optional[asyncio.Transport] = None
-        self.buf = bytearray()
-        self.want = 0
-        self.waiter: Optional[asyncio.Future[None]] = None
-        self.lost: Optional[BaseException] = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        w = self.waiter
-        if w is not None and not w.done() and len(self.buf) >= self.want:
-            w.set_result(None)
-
-    def connection_lost(self, exc: Optional[BaseException]) -> None:
-        self.lost = exc or ConnectionResetError("the server closed the connection")
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_exception(self.lost)
-
-    async def echo(self, payload: bytes) -> None:
-        if self.lost is not None:
-            raise self.lost
-        assert self.transport is not None
-        self.buf = bytearray()
-        self.want = len(payload)
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(payload)
-        await self.waiter
-        self.waiter = None
-        got = bytes(self.buf)
-        self.buf = bytearray()
-        if got != payload:  # every byte, not only the count
-            if len(got) != len(payload):
-                raise Mismatch("echo of %d bytes came back as %d" % (len(payload), len(got)))
-            bad = next(k for k in range(len(payload)) if got[k] != payload[k])
-            raise Mismatch("echo of %d bytes differs at byte %d" % (len(payload), bad))
-
-
-def _cause(exc: BaseException, connected: int) -> str:
-    """Why connecting stopped: the kernel's ports, this process's limit, or loopback itself."""
-    code = getattr(exc, "errno", None)
+def _cause(code: Optional[int], connected: int, binding: bool) -> str:
+    """Why connecting stopped: the kernel's ports, this process's limit, memory, or loopback."""
+    if binding and code == errno.EADDRINUSE:
+        return "ports"  # no free port left on this source address
     if code == errno.EADDRNOTAVAIL and connected > 0:
         return "ports"  # the ephemeral ports towards this listener are used up
     if code in (errno.EMFILE, errno.ENFILE):
         return "client_nofile"
+    if code in (errno.ENOBUFS, errno.ENOMEM):
+        return "memory"
     if code in (errno.EADDRNOTAVAIL, errno.ENETUNREACH, errno.ECONNREFUSED, errno.ENETDOWN):
         return "loopback"
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return "timeout"
+    if code in (errno.ETIMEDOUT, errno.EAGAIN, errno.EWOULDBLOCK):
+        return "timeout"  # connect_ex gives EAGAIN (CPython) or ETIMEDOUT at its timeout
     return "connect"
+
+
+class Exchange:
+    """One connection's messages: the payload out, its echo back, compared byte for byte."""
+
+    __slots__ = ("got", "k", "mask", "offset", "out", "payload", "sizes", "sock")
+
+    def __init__(self, sock: socket.socket, sizes: List[int], offset: int) -> None:
+        self.sock = sock
+        self.sizes = sizes
+        self.k = -1
+        self.offset = offset
+        self.payload = b""
+        self.out = memoryview(b"")
+        self.got = bytearray()
+        self.mask = 0  # what the selector waits for on it; 0: not registered
 
 
 class Client:
     def __init__(self, params: Dict[str, Any]) -> None:
-        self.host = str(params["host"])
-        self.port = int(params["port"])
+        self.addr = (str(params["host"]), int(params["port"]))
         self.count = int(params["count"])
         self.large = int(params.get("large", 4))
-        self.source: Optional[str] = params.get("source")
+        self.batch = max(1, min(BATCH, int(params.get("batch") or BATCH)))
+        source = params.get("source")
+        self.source: Optional[Tuple[str, int]] = (str(source), 0) if source else None
         self.index = int(params.get("index", 0))
-        self.conns: List[Conn] = []
-        self.latencies: List[float] = []
+        self.socks: List[socket.socket] = []
+        self.block = os.urandom(BLOCK)
+        self.sel = selectors.DefaultSelector()
         self.round_trips = 0
         self.bytes = 0
-        self.closing: Optional[asyncio.Event] = None
+        self.connect_seconds = 0.0
+        self.commands: queue.Queue[str] = queue.Queue()
 
-    async def connect_all(self) -> Optional[Dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        local: Optional[Tuple[str, int]] = (self.source, 0) if self.source else None
-        while len(self.conns) < self.count:
-            n = min(BATCH, self.count - len(self.conns))
-            got = await asyncio.gather(
-                *[
-                    loop.create_connection(Conn, self.host, self.port, local_addr=local)
-                    for _ in range(n)
-                ],
-                return_exceptions=True,
-            )
-            error: Optional[BaseException] = None
-            for item in got:
-                if isinstance(item, BaseException):
-                    error = error or item
-                else:
-                    self.conns.append(item[1])
-            if error is not None:
-                return {
-                    "event": "done",
-                    "ok": False,
-                    "cause": _cause(error, len(self.conns)),
-                    "connected": len(self.conns),
-                    "errno": getattr(error, "errno", None),
-                    "detail": "connection %d of %d: %s"
-                    % (len(self.conns) + 1, self.count, _oneline(error)),
-                }
-        return None
+    # --- opening and exchanging ------------------------------------------------------------
 
-    async def exchange(self) -> Optional[Dict[str, Any]]:
-        gate = asyncio.Semaphore(WINDOW)
-        failure: List[Dict[str, Any]] = []
+    def open_all(self) -> None:
+        """Open the connections a batch at a time, each batch exchanging its messages before
+        the next opens: the echoes prove the server accepted them, so no more than a batch
+        ever waits in the listen queue (a full queue drops connections, the kernel retries a
+        second later)."""
+        while len(self.socks) < self.count:
+            first = len(self.socks)
+            started = time.perf_counter()
+            try:
+                self._connect_batch(min(self.batch, self.count - first))
+            finally:
+                self.connect_seconds += time.perf_counter() - started
+            self.exchange(first)
 
-        async def one(i: int, conn: Conn) -> None:
-            async with gate:
-                if failure:
-                    return
-                for size in sizes_for(i, self.large):
-                    payload = os.urandom(size)
-                    start = time.perf_counter()
-                    try:
-                        await conn.echo(payload)
-                    except Mismatch as exc:
-                        failure.append({"cause": "mismatch", "detail": str(exc)})
-                        return
-                    except (OSError, ConnectionError) as exc:
-                        failure.append({"cause": "reset", "detail": _oneline(exc)})
-                        return
-                    self.latencies.append(time.perf_counter() - start)
-                    self.round_trips += 1
-                    self.bytes += size
+    def _fail_connect(self, code: Optional[int], err: str, binding: bool) -> Failed:
+        return Failed(
+            _cause(code, len(self.socks), binding),
+            "connection %d of %d: %s" % (len(self.socks) + 1, self.count, err),
+            code,
+        )
 
-        await asyncio.gather(*[one(i, c) for i, c in enumerate(self.conns)])
-        if failure:
-            return {"event": "done", "ok": False, "connected": len(self.conns), **failure[0]}
-        return None
+    def _connect_batch(self, n: int) -> None:
+        """Connects one at a time: on loopback the handshake completes within the call, so
+        no selector round trip is needed; the timeout bounds a listen queue that is full
+        because the server stopped accepting."""
+        for _ in range(n):
+            try:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            except OSError as exc:
+                raise self._fail_connect(exc.errno, _oneline(exc), False) from None
+            if self.source is not None:
+                try:
+                    s.bind(self.source)
+                except OSError as exc:
+                    s.close()
+                    raise self._fail_connect(exc.errno, _oneline(exc), True) from None
+            s.settimeout(CONNECT_TIMEOUT)
+            code = s.connect_ex(self.addr)
+            if code:
+                s.close()
+                raise self._fail_connect(code, "[Errno %d] %s" % (code, os.strerror(code)), False)
+            s.setblocking(False)
+            self.socks.append(s)
 
-    async def run(self) -> None:
-        self.closing = asyncio.Event()
-        start_rss = rss_kib()
+    def _next(self, ex: Exchange) -> bool:
+        """Send the connection's next message; False when it has sent them all."""
+        ex.k += 1
+        if ex.k >= len(ex.sizes):
+            return False
+        size = ex.sizes[ex.k]
+        start = (ex.offset + ex.k * 4099) % (BLOCK - size)
+        ex.payload = self.block[start : start + size]
+        ex.out = memoryview(ex.payload)
+        ex.got = bytearray()
+        self._send(ex)
+        return True
+
+    def _send(self, ex: Exchange) -> None:
         try:
-            report = await self.connect_all()
-            if report is None:
-                say({"event": "connected", "connections": len(self.conns), "index": self.index})
-                report = await self.exchange()
-            if report is None:
-                report = {
-                    "event": "done",
-                    "ok": True,
-                    "connections": len(self.conns),
-                    "round_trips": self.round_trips,
-                    "bytes": self.bytes,
-                    "latencies": percentiles(self.latencies),
-                }
-            report["index"] = self.index
-            report["rss_start_kib"] = start_rss
-            report["peak_kib"] = peak_kib()
-            say(report)
-            await self.closing.wait()  # held open until the worker has counted them
-        finally:
-            for c in self.conns:
-                if c.transport is not None:
-                    c.transport.close()
-            await asyncio.sleep(0)
+            n = ex.sock.send(ex.out)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        ex.out = ex.out[n:]
+        mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if len(ex.out) else 0)
+        if mask != ex.mask:  # a system call only when what it waits for changes
+            if ex.mask:
+                self.sel.modify(ex.sock, mask, ex)
+            else:
+                self.sel.register(ex.sock, mask, ex)
+            ex.mask = mask
+
+    def _receive(self, ex: Exchange) -> bool:
+        """Read what the echo has sent; True when the message is complete and verified."""
+        want = len(ex.payload) - len(ex.got)
+        try:
+            data = ex.sock.recv(min(want, 262144))
+        except (BlockingIOError, InterruptedError):
+            return False
+        if not data:
+            raise Failed("reset", "ConnectionResetError: the server closed the connection")
+        ex.got += data
+        if len(ex.got) < len(ex.payload):
+            return False
+        if ex.got != ex.payload:  # every byte, not only the count
+            bad = next(k for k in range(len(ex.payload)) if ex.got[k] != ex.payload[k])
+            raise Failed("mismatch", "echo of %d bytes differs at byte %d" % (len(ex.payload), bad))
+        self.round_trips += 1
+        self.bytes += len(ex.payload)
+        return True
+
+    def exchange(self, first: int = 0) -> None:
+        """Every connection from `first` on sends its messages and checks their echoes, at
+        most WINDOW at once."""
+        sel = self.sel
+        todo = iter(range(first, len(self.socks)))
+        active = 0
+
+        def start() -> bool:
+            for i in todo:
+                s = self.socks[i]
+                ex = Exchange(s, sizes_for(i, self.large), (i * 65521) % BLOCK)
+                if self._next(ex):
+                    return True
+            return False
+
+        while active < WINDOW and start():
+            active += 1
+        while active:
+            events = sel.select(5.0)
+            if not events:
+                raise Failed("timeout", "no echo for 5 s on %d connections" % active)
+            for key, mask in events:
+                ex = key.data
+                try:
+                    if mask & selectors.EVENT_WRITE and len(ex.out):
+                        self._send(ex)
+                    if mask & selectors.EVENT_READ and self._receive(ex) and not self._next(ex):
+                        sel.unregister(ex.sock)
+                        active -= 1
+                        if start():
+                            active += 1
+                except OSError as exc:
+                    raise Failed("reset", _oneline(exc)) from None
+
+    def ping(self) -> List[float]:
+        """Round trips one at a time, spread over the held connections: the latency the loop
+        gives one request while it holds all the others."""
+        times: List[float] = []
+        n = len(self.socks)
+        if not n:
+            return times
+        step = max(1, n // PINGS) | 1
+        end = time.perf_counter() + PING_SECONDS
+        sel = self.sel
+        for k in range(min(PINGS, max(n, 200))):
+            if time.perf_counter() > end and len(times) >= 20:
+                break
+            s = self.socks[(k * step) % n]
+            ex = Exchange(s, [PING_SIZE], (k * 7919) % BLOCK)
+            begin = time.perf_counter()
+            try:
+                self._next(ex)
+                done = False
+                while not done:
+                    events = sel.select(5.0)
+                    if not events:
+                        raise Failed("timeout", "no echo for 5 s while holding every connection")
+                    for _key, mask in events:
+                        if mask & selectors.EVENT_WRITE and len(ex.out):
+                            self._send(ex)
+                        if mask & selectors.EVENT_READ and self._receive(ex):
+                            done = True
+            except OSError as exc:
+                raise Failed("reset", _oneline(exc)) from None
+            finally:
+                if ex.mask:
+                    sel.unregister(s)
+            times.append(time.perf_counter() - begin)
+        return times
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        start_rss = rss_kib()
+        report: Dict[str, Any]
+        try:
+            self.open_all()
+            say({"event": "connected", "connections": len(self.socks), "index": self.index})
+            report = {
+                "event": "done",
+                "ok": True,
+                "connections": len(self.socks),
+                "round_trips": self.round_trips,
+                "bytes": self.bytes,
+            }
+        except Failed as exc:
+            report = self.failure(exc.cause, exc.detail, exc.code)
+        except MemoryError:
+            report = self.failure("memory", "MemoryError after %d connections" % len(self.socks))
+        report["index"] = self.index
+        report["connect_seconds"] = round(self.connect_seconds, 6)
+        report["rss_start_kib"] = start_rss
+        report["rss_held_kib"] = rss_kib()
+        report["peak_kib"] = peak_kib()
+        say(report)
+        # Held open until the worker has counted them; it may first ask for the round trips
+        # one at a time, once every client holds its connections.
+        while self.commands.get() == "ping" and report.get("ok"):
+            try:
+                latencies = self.ping()
+                say(
+                    {
+                        "event": "pinged",
+                        "latencies": percentiles(latencies),
+                        "pings": len(latencies),
+                    }
+                )
+            except Failed as exc:
+                say({"event": "pinged", "ok": False, "cause": exc.cause, "detail": exc.detail})
+        for s in self.socks:
+            s.close()
+        self.sel.close()
+
+    def failure(self, cause: str, detail: str, code: Optional[int] = None) -> Dict[str, Any]:
+        return {
+            "event": "done",
+            "ok": False,
+            "cause": cause,
+            "detail": detail,
+            "errno": code,
+            "connected": len(self.socks),
+        }
 
 
 def percentiles(values: List[float]) -> Optional[Dict[str, float]]:
@@ -263,8 +389,9 @@ def percentiles(values: List[float]) -> Optional[Dict[str, float]]:
     return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": round(vals[-1] * 1000.0, 3)}
 
 
-def _control(loop: asyncio.AbstractEventLoop, client: Client) -> None:
-    """The worker's commands on stdin; its end (a closed pipe) ends this process too."""
+def _control(client: Client) -> None:
+    """The worker's commands on stdin ("ping", "close"); its end (a closed pipe) ends this
+    process too."""
     while True:
         try:
             line = sys.stdin.readline()
@@ -272,8 +399,10 @@ def _control(loop: asyncio.AbstractEventLoop, client: Client) -> None:
             line = ""
         if not line:
             os._exit(EXITED_ORPHAN)
-        if line.strip() == "close" and client.closing is not None:
-            loop.call_soon_threadsafe(client.closing.set)
+        command = line.strip()
+        if command in ("ping", "close"):
+            client.commands.put(command)
+        if command == "close":
             return  # its end of file follows; the watchdog still bounds the closing
 
 
@@ -297,10 +426,6 @@ def main(params: Dict[str, Any]) -> None:
     watchdog.start()
     raise_nofile(int(params["count"]) + 64)
     client = Client(params)
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=_control, args=(loop, client), daemon=True).start()
-    try:
-        loop.run_until_complete(client.run())
-    finally:
-        loop.close()
+    threading.Thread(target=_control, args=(client,), daemon=True).start()
+    client.run()
     watchdog.cancel()
