@@ -965,3 +965,22 @@ def test_a_long_self_test_says_it_is_still_running(monkeypatch: pytest.MonkeyPat
     assert lines[0].startswith("self-test of 9 connections: still running, ")
     assert lines[0].endswith(" s of 30")
     assert steps.ticking(None, "x", 1.0) is None
+
+
+@pytest.mark.parametrize("cause", ["timeout", "memory", "ports"])
+def test_a_slow_or_starved_high_descriptor_test_is_not_blamed_on_select(cause: str) -> None:
+    """The select() remedy is for a selector that cannot go above its ceiling; a test cut by
+    the deadline or starved of memory or ports gets the remedy of what stopped it."""
+    from iodetect.check.findings import Deadline, Recorder
+    from iodetect.check.judge import _judge_high_fds
+    from iodetect.check.report import Test
+
+    rec = Recorder(Deadline(10.0))
+    test = Test("fds_above_1024", "fail", "did not finish within 4.0 s", cause=cause)
+    _judge_high_fds(rec, Options(), test)
+    (f,) = rec.findings
+    assert f.level == "fail" and f.remedy is not None
+    assert "not select()" not in f.remedy, f.remedy
+    other = Test("fds_above_1024", "fail", "filedescriptor out of range in select()", cause=None)
+    _judge_high_fds(rec, Options(), other)
+    assert rec.findings[-1].remedy is not None and "not select()" in rec.findings[-1].remedy

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,10 +220,12 @@ def test_process_that_exits_during_watch(spawn: Spawner) -> None:
 
 
 def test_by_port_and_by_match(spawn: Spawner) -> None:
-    server = spawn.start("epoll", "marker-by-match-4711")
+    # A marker of this run alone: the tox envs run in parallel and match machine-wide.
+    marker = f"marker-by-match-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    server = spawn.start("epoll", marker)
     _code, doc, _ = inspect_json("--port", str(server.port))
     assert [p["pid"] for p in doc["processes"]] == [server.pid]
-    _code, doc, _ = inspect_json("--match", "marker-by-match-4711")
+    _code, doc, _ = inspect_json("--match", marker)
     assert [p["pid"] for p in doc["processes"]] == [server.pid]  # not iodetect itself
 
 

@@ -174,6 +174,15 @@ def test_select_loop_fails_above_the_ceiling() -> None:
     assert report["fds"]["leaked"] == []  # the fillers were closed
 
 
+def test_a_test_cut_by_the_whole_deadline_says_so() -> None:
+    """The TCP test's own budget is 30 s but the run's deadline is 2 s: the failure names the
+    deadline that fired, never a budget that was not waited for."""
+    report = work(setups.SLOW, timeout=30.0, deadline=2.0, budget_tcp=30.0, connections=3000)
+    tcp = by_name(report)["tcp4"]
+    assert tcp["status"] == "fail" and tcp["cause"] == "timeout", tcp
+    assert "whole deadline" in tcp["detail"] and "30.0" not in tcp["detail"], tcp
+
+
 def test_hanging_setup_is_ended_by_the_workers_own_watchdog() -> None:
     start = time.monotonic()
     report = work(setups.HANGS, timeout=30.0, deadline=3.0)  # its watchdog at 4 s

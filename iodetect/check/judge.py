@@ -250,6 +250,7 @@ def _judge_high_fds(rec: Recorder, options: Options, test: Test) -> None:
             code="selftest.high_fds",
         )
         return
+    fix: str | None
     if test.cause == "nofile":
         fix = (
             NOFILE_REMEDY.format(n=suggest(int(ceiling) * 4))
@@ -257,6 +258,8 @@ def _judge_high_fds(rec: Recorder, options: Options, test: Test) -> None:
         )
     elif test.cause == "low_fd":
         fix = "something closes descriptors under the loop: find it in the setup or the loop"
+    elif test.cause in ("timeout", "memory", "ports", "loopback"):  # not the selector's fault
+        fix = _remedy(test, options)
     else:
         fix = "use a loop on epoll/kqueue (the default selector or uvloop), not select()"
     rec.add(

@@ -451,8 +451,8 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
         except asyncio.TimeoutError:
             raise TestFailure(
                 "timeout",
-                "did not finish within %.1f s (%d of %d connections open, the server held %d)"
-                % (budget, connected, count, hub.open),
+                "did not finish within %.1f s (the clients had reported %d of %d connections "
+                "open; the server held %d)" % (budget, connected, count, hub.open),
                 connections=connected,
                 held=hub.peak,
             ) from None
@@ -988,10 +988,15 @@ class Worker:
         """One test with its own deadline; any error becomes that test's failure (None)."""
         self.phase = name
         start = time.perf_counter()
+        limit = min(budget, self.remaining())
         try:
-            detail = await asyncio.wait_for(coro, min(budget, self.remaining()))
+            detail = await asyncio.wait_for(coro, limit)
         except asyncio.TimeoutError:
-            self.record(name, "fail", "did not finish within %.1f s" % budget, cause="timeout")
+            if limit < budget:  # the run's deadline came first: say so, not the test's budget
+                why = "stopped after %.1f s, when the self-test's whole deadline ran out" % limit
+            else:
+                why = "did not finish within %.1f s" % budget
+            self.record(name, "fail", why, cause="timeout")
             gc.collect()  # what the test left is collected in its own phase
             return None
         except NotImplementedError as exc:  # a loop without this kind of socket (rloop: Unix)
