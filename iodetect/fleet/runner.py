@@ -71,9 +71,11 @@ def reach_all(
     live: check.Options | None = None,
     progress: Progress | None = None,
     reach: Callable[[TargetSpec, float, check.Options | None], Observation] | None = None,
+    grace: float = STRAGGLER_GRACE,
 ) -> list[Observation]:
     """One observation per target, in their order. `reach` is the work done for one target
-    (reach_one unless given); it must not raise, and one that does is that target's error."""
+    (reach_one unless given); it must not raise, and one that does is that target's error.
+    A target not back `grace` seconds after its deadline is an error, and left behind."""
     if live is not None:
         from iodetect import check as _  # noqa: F401 - imported once here, not in every thread
     from iodetect import probe as _probe  # noqa: F401
@@ -100,7 +102,7 @@ def reach_all(
     while pending or running:
         while pending and len(running) < jobs:
             index, spec = pending.popleft()
-            running[index] = time.monotonic() + timeout + STRAGGLER_GRACE
+            running[index] = time.monotonic() + timeout + grace
             threading.Thread(
                 target=worker, args=(index, spec), name=f"iodetect-target-{index}", daemon=True
             ).start()
@@ -119,8 +121,8 @@ def reach_all(
                             spec.name,
                             Source("command", spec.shown),
                             error=f"did not finish within its {timeout:g} s deadline (and "
-                            f"{STRAGGLER_GRACE:g} s more); left behind",
-                            seconds=round(timeout + STRAGGLER_GRACE, 3),
+                            f"{grace:g} s more); left behind",
+                            seconds=round(timeout + grace, 3),
                         ),
                     )
             continue
