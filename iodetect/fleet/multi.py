@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iodetect.errors import UsageError
+from iodetect.fleet import rules
 from iodetect.fleet.document import Fleet, Observation, Options
 from iodetect.fleet.runner import DEFAULT_JOBS, run
 from iodetect.fleet.targets import TargetSpec, combined, from_commands, read_file
@@ -125,7 +126,12 @@ def _run(
         )
 
     def progress(obs: Observation, done: int, total: int) -> None:
-        how = "unreachable" if obs.facts is None else "done"
+        if obs.facts is None:
+            how = "could not be examined"
+        elif obs.check is not None:
+            how = rules.verdict(obs.check.findings)
+        else:
+            how = "probed"
         took = f" in {obs.seconds:.1f} s" if obs.seconds is not None else ""
         note(f"  [{done}/{total}] {clean(obs.name, 80)}: {how}{took}")
 
