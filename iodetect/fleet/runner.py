@@ -76,11 +76,6 @@ def reach_all(
     """One observation per target, in their order. `reach` is the work done for one target
     (reach_one unless given); it must not raise, and one that does is that target's error.
     A target not back `grace` seconds after its deadline is an error, and left behind."""
-    if live is not None:
-        from iodetect import check as _  # noqa: F401 - imported once here, not in every thread
-    from iodetect import probe as _probe  # noqa: F401
-    from iodetect import transport as _transport  # noqa: F401
-
     work = reach or reach_one
     jobs = max(1, min(jobs, MAX_JOBS))
     finished: queue.Queue[tuple[int, Observation | Exception]] = queue.Queue()
