@@ -27,11 +27,6 @@ if TYPE_CHECKING:
     from iodetect import check as checking
 
 
-def several(python: Sequence[str] | None, targets_file: Path | None) -> bool:
-    """Is this a run over several targets (a --targets file, or --python more than once)?"""
-    return targets_file is not None or len(python or ()) > 1
-
-
 def specs(python: Sequence[str] | None, targets_file: Path | None) -> list[TargetSpec]:
     """The targets: the --python commands first, then the file's; names made unique."""
     found = from_commands(python or ())
