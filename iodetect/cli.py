@@ -22,7 +22,8 @@ app = typer.Typer(
     help=(
         "Which I/O mechanism and asyncio event loop a network service should use on this host, "
         "the setup code for it, a live socket self-test, and measurements.\n\n"
-        "Exit codes: 0 ok, 1 a check failed, 2 usage or input error or an unreachable target, "
+        "Exit codes: 0 ok, 1 a check failed (or, of several targets, one unreachable), 2 usage "
+        "or input error or an unreachable target, "
         "130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 141 stdout closed."
     ),
     no_args_is_help=True,

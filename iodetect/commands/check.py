@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from iodetect.commands._common import (
     LoopOption,
     NeedsOption,
-    PythonOption,
     SelectorOption,
     fail,
     note,
@@ -23,7 +22,24 @@ LOOP_NAMES = ("asyncio", "uvloop", "winloop", "rloop")
 
 
 def check(
-    python: PythonOption = None,
+    python: Optional[List[str]] = typer.Option(
+        None,
+        "--python",
+        metavar="CMD",
+        help="Another interpreter: a command line that runs it, e.g. 'python3.9', "
+        "'docker exec -i app python3', 'ssh web1 python3'. Repeat it to check several "
+        "targets at once (one table, drift marked).",
+    ),
+    targets_file: Optional[Path] = typer.Option(
+        None,
+        "--targets",
+        metavar="FILE",
+        help="Check every target in FILE, one command line a line, optionally named "
+        "(`web1 = ssh web1 python3`); `#` starts a comment.",
+    ),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", min=1, max=256, metavar="N", help="Targets checked at once (default 8)."
+    ),
     connections: int = typer.Option(
         300,
         "--connections",
@@ -65,13 +81,14 @@ def check(
         min=1.0,
         metavar="SECONDS",
         callback=seconds,
-        help="Deadline for the whole check.",
+        help="Deadline for the whole check (for each target, with several).",
     ),
 ) -> None:
     """Prove this host and interpreter can carry the service: rules plus a live socket self-test.
 
     Exit 0 when every finding is ok (warnings too, unless --strict), 1 when one failed,
-    2 for a usage or input error or a target that cannot be reached.
+    2 for a usage or input error or a target that cannot be reached. With several targets:
+    0 every target passed, 1 one failed or could not be reached, 2 a usage or input error.
     """
     from iodetect import check as core
     from iodetect import files, output, recommend, transport
@@ -80,15 +97,16 @@ def check(
         fail(f"--require-loop must be one of {', '.join(LOOP_NAMES)}, not {require_loop!r}")
     with usage_errors():
         need_set = recommend.parse_needs(needs)
-    if python is not None:
-        transport.split_command(python)  # a command that cannot be parsed: exit 2 now
+    single = python[0] if python else None
+    if single is not None:
+        transport.split_command(single)  # a command that cannot be parsed: exit 2 now
     source = None
     name = "loop_setup.py"
     if snippet_file is not None:
         source = files.read_source(str(snippet_file), "--snippet file")
         name = snippet_file.name or name
     options = core.Options(
-        python=python,
+        python=single,
         connections=connections,
         min_nofile=min_nofile,
         require_loop=require_loop,
@@ -100,6 +118,10 @@ def check(
         timeout=timeout,
         strict=strict,
     )
+    if targets_file is not None or len(python or ()) > 1:  # several targets: the fleet's table
+        from iodetect.fleet import multi
+
+        raise typer.Exit(multi.check(options, python, targets_file, jobs, json_out))
     progress = note if sys.stderr.isatty() else None
     result = core.run_check(options, progress=progress)
     if json_out:

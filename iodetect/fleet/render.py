@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from iodetect.fleet.document import COLUMNS, Fleet, Target
+from iodetect.fleet.document import COLUMNS, NAME_LIMIT, Fleet, Target
 from iodetect.text import clean
 
 MARK = "*"
@@ -56,7 +56,7 @@ def table(fleet: Fleet) -> Table:
     if checked:
         t.add_column("verdict")
     for target in fleet.targets:
-        cells: list[Text] = [Text(clean(target.name, 40))]
+        cells: list[Text] = [Text(clean(target.name, NAME_LIMIT))]
         for column, _ in COLUMNS:
             value = target.cell(column)
             if value is None:
@@ -99,10 +99,12 @@ def summary(fleet: Fleet) -> list[Text]:
         line = Text("  ")
         word, style = VERDICT_STYLES.get(target.verdict or "", ("?", ""))
         line.append(f"{word:>5}", style=style)
-        line.append(f"  {clean(target.name, 40)}: {clean(target.reason() or 'no reason given')}")
+        line.append(
+            f"  {clean(target.name, NAME_LIMIT)}: {clean(target.reason() or 'no reason given')}"
+        )
         lines.append(line)
     for d in fleet.drift:
-        others = ", ".join(f"{clean(n, 40)} {clean(v, 40)}" for n, v in d.differs)
+        others = ", ".join(f"{clean(n, NAME_LIMIT)} {clean(v, 40)}" for n, v in d.differs)
         lines.append(
             Text(f"drift: {d.title}: {others} (most common: {clean(d.common or '-', 40)})")
         )
