@@ -2,74 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from iodetect.commands._common import (
     BenchOption,
+    ConnectionsOption,
     FactsOption,
+    JsonOption,
     LoopOption,
     NeedsOption,
     ProbeTimeoutOption,
     PythonOption,
     SelectorOption,
     bench_evidence,
+    facts_for,
     usage_errors,
 )
 
 
 def report(
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the facts as JSON (the public schema)."
-    ),
+    json_out: JsonOption = False,
     facts_file: FactsOption = None,
     python: PythonOption = None,
     timeout: ProbeTimeoutOption = 30.0,
     needs: NeedsOption = None,
-    connections: Optional[int] = typer.Option(
-        None, "--connections", min=1, metavar="N", help="Concurrent connections to plan for."
-    ),
+    connections: ConnectionsOption = None,
     loop: LoopOption = "auto",
     selector: SelectorOption = None,
     bench_file: BenchOption = None,
 ) -> None:
     """Show what I/O machinery this interpreter on this host has, and what it recommends."""
-    from iodetect import model, output, probe
+    from iodetect import output, render
     from iodetect import recommend as rec
 
     evidence = bench_evidence(bench_file)
     with usage_errors():
         wanted = rec.Needs(rec.parse_needs(needs), connections, loop, selector)
-        facts = probe.get_facts(
-            str(facts_file) if facts_file is not None else None, python, timeout
-        )
+        facts = facts_for(facts_file, python, timeout)
         plan = rec.recommend(facts, wanted, evidence) if facts.py >= rec.OLDEST else None
     if json_out:
         import json
 
-        data = model.to_dict(facts)
-        data["recommendation"] = rec.plan_dict(plan) if plan is not None else None
-        if evidence is not None:
-            data["bench"] = {
-                "fastest_loop": evidence.fastest_loop,
-                "summary": evidence.summary,
-                "style_finding": evidence.style_finding,
-            }
-        output.echo(json.dumps(data, indent=2))
-        return
-    from rich.text import Text
-
-    from iodetect import render
-    from iodetect.render_plan import render_plan
-
-    console = output.console()
-    console.print(render.facts_report(facts))
-    console.print()
-    if plan is None:
-        console.print(Text("No recommendation: generated code needs CPython 3.8+", style="yellow"))
+        output.echo(json.dumps(render.report_dict(facts, plan, evidence), indent=2))
     else:
-        console.print(render_plan(plan))
+        render.show_report(output.console(), facts, plan)
 
 
 def register(app: typer.Typer) -> None:
