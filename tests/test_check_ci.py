@@ -310,3 +310,28 @@ def test_a_log_without_columns_keeps_each_finding_on_one_line() -> None:
     assert any(line.startswith("    ok  TCP over IPv4: 20 connections") for line in lines)
     assert all(not line.endswith(" ") for line in lines)
     assert lines[-1].startswith("PASS: ")
+
+
+# --- shell completion ---------------------------------------------------------------------------
+
+
+def test_shell_completion_completes_commands_and_options() -> None:
+    shown = run_cli("--show-completion", "bash")
+    assert shown.returncode == 0 and "complete" in shown.stdout and "iodetect" in shown.stdout
+    for words, cword, expected in (
+        ("iodetect che", "1", "check"),
+        ("iodetect check --fail", "2", "--fail-on"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "iodetect"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **os.environ,
+                "_IODETECT_COMPLETE": "complete_bash",
+                "COMP_WORDS": words,
+                "COMP_CWORD": cword,
+            },
+        )
+        assert expected in done.stdout.split(), (words, done.stdout, done.stderr)
