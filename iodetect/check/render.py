@@ -74,9 +74,9 @@ def _print_wrapped(
     console: Console, prefix: Text, text: str, indent: int, width: int | None
 ) -> None:
     if width is None:
-        line = prefix.copy()
-        line.append(text)
-        console.print(line)
+        whole = prefix.copy()
+        whole.append(text)
+        console.print(whole)
         return
     lines = _lines(text, width, min(prefix.cell_len, width - 1), min(indent, width - 1))
     first = prefix.copy()
