@@ -69,7 +69,6 @@ def to_dict(result: Result) -> dict[str, Any]:
                 "code": f.code,
                 "message": f.message,
                 "remedy": f.remedy,
-                "ignored": result.ignored(f),
             }
             for f in result.findings
         ],
