@@ -27,7 +27,7 @@ app = typer.Typer(
         "130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 141 stdout closed."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,38 @@ class Product:
         return getattr(sys.stdout, name)
 
 
+# Spaces at the end of a line, before any colour codes that end it: rich pads table cells and
+# justified lines to the width, which a log or a diff then carries as trailing spaces.
+_TRAILING = re.compile(r" +((?:\x1b\[[0-9;]*m)*)(?=\n)")
+
+
+class Trimmed(Product):
+    """stdout for rich on a pipe or a file: no line ends with a space. (On a terminal the
+    padding stays: a live display overwrites with it.)"""
+
+    def write(self, text: str) -> int:
+        return super().write(_TRAILING.sub(r"\1", text))
+
+
+class TrimmedErr:
+    """stderr for rich, likewise trimmed when it is not a terminal."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text if self.isatty() else _TRAILING.sub(r"\1", text))
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return sys.stderr.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stderr, name)
+
+
 def echo(text: str, nl: bool = True) -> None:
     """Plain product text (code, JSON) on stdout."""
     out = Product()
@@ -86,13 +119,23 @@ def console(**options: Any) -> Console:
     """A rich console on stdout for the product (reports, tables, findings)."""
     from rich.console import Console
 
-    return Console(file=Product(), **options)  # type: ignore[arg-type]
+    out = Product()
+    return Console(file=out if out.isatty() else Trimmed(), **options)  # type: ignore[arg-type]
+
+
+def wrap_width(console: Console) -> int | None:
+    """The width to wrap lines of text to: the terminal's, or COLUMNS when it is set; None for
+    a pipe or a file without COLUMNS, where a line is as long as it needs (a CI log then neither
+    wraps a finding in the middle nor crops it at rich's default of 80)."""
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return console.width
+    return None
 
 
 def err_console(**options: Any) -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, **options)
+    return Console(file=TrimmedErr(), **options)  # type: ignore[arg-type]
 
 
 def note(message: str) -> None:

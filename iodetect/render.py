@@ -6,12 +6,17 @@ through clean() (no control sequence reaches the terminal).
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from iodetect.model import Facts
 from iodetect.text import clean
+
+if TYPE_CHECKING:
+    from iodetect.recommend import BenchEvidence, Plan
 
 OK = Text("yes", style="green")
 NO = Text("no", style="red")
@@ -213,3 +218,31 @@ def facts_report(facts: Facts) -> Group:
     for p in parts:
         spaced += [p, Text("")]
     return Group(*spaced[:-1])
+
+
+def show_report(console: Console, facts: Facts, plan: Plan | None) -> None:
+    """`iodetect report` for people: the facts, then the plan (or why there is none)."""
+    from iodetect.render_plan import render_plan
+
+    console.print(facts_report(facts))
+    console.print()
+    if plan is None:
+        console.print(Text("No recommendation: generated code needs CPython 3.8+", style="yellow"))
+    else:
+        console.print(render_plan(plan))
+
+
+def report_dict(facts: Facts, plan: Plan | None, evidence: BenchEvidence | None) -> dict[str, Any]:
+    """`iodetect report --json`: the facts (the public schema), the plan and the bench evidence."""
+    from iodetect import model
+    from iodetect.recommend import plan_dict
+
+    data = model.to_dict(facts)
+    data["recommendation"] = plan_dict(plan) if plan is not None else None
+    if evidence is not None:
+        data["bench"] = {
+            "fastest_loop": evidence.fastest_loop,
+            "summary": evidence.summary,
+            "style_finding": evidence.style_finding,
+        }
+    return data

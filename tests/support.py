@@ -22,5 +22,7 @@ def run_cli(
         timeout=timeout,
         input=input,
         stdin=None if input is not None else subprocess.DEVNULL,
-        env={**os.environ, **env} if env else None,
+        # os.environ, not the C environment: pytest imports readline, which puts COLUMNS=80 and
+        # LINES=24 in the latter, and the CLI would wrap its text to a width nobody asked for.
+        env={**os.environ, **(env or {})},
     )

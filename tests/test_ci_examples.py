@@ -89,6 +89,33 @@ def test_github_actions_job_steps_exit_as_documented(tmp_path: Path) -> None:
     assert any(s.get("if") == "always()" for s in steps), "check.json is kept even on failure"
 
 
+def test_annotations_and_junit_jobs_run_as_documented(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    job = _yaml("github-actions-annotations")
+    steps = job["jobs"]["check"]["steps"]
+    (gha,) = [s["run"] for s in steps if "run" in s and s["run"].startswith("iodetect")]
+    assert "--format github" in gha and "--junit check.xml" in gha
+    assert any(s.get("if") == "always()" for s in steps), "check.xml is kept even on failure"
+    gitlab = _yaml("gitlab-ci")["iodetect-check"]
+    assert gitlab["artifacts"]["reports"]["junit"] == "check.xml"
+    (glc,) = [c for c in gitlab["script"] if c.startswith("iodetect")]
+    project = _project(tmp_path)
+    for command in (gha, glc):
+        done = _shell(command, project)
+        assert done.returncode == 0, f"{command}: {done.stdout} {done.stderr}"
+        root = ET.parse(project / "check.xml").getroot()
+        assert root.tag == "testsuites" and root.get("failures") == "0"
+        (project / "check.xml").unlink()
+    done = _shell(gha, project)
+    lines = done.stdout.splitlines()
+    assert lines and all(line.startswith("::") for line in lines)
+    failing = _shell(glc, project, hard=256)  # a hard limit below the 2000 connections
+    assert failing.returncode == 1
+    root = ET.parse(project / "check.xml").getroot()
+    assert int(root.get("failures", "0")) >= 1
+
+
 def test_dockerfile_runs_the_check_and_gates_the_entrypoint(tmp_path: Path) -> None:
     lines = _examples()["dockerfile"].splitlines()
     runs = [ln.removeprefix("RUN ") for ln in lines if ln.startswith("RUN iodetect")]

@@ -6,6 +6,9 @@ through clean() (no control sequences).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +17,9 @@ from iodetect.bench.analysis import WORKLOAD_WORDS, Agreement, conclusions, host
 from iodetect.bench.results import LOOPS, WORKLOAD_NAMES, BenchRun, Cell, Variant
 from iodetect.bench.stats import MIN_EFFECT
 from iodetect.text import clean
+
+if TYPE_CHECKING:
+    from iodetect.bench.runner import Progress, Selection
 
 BAR_WIDTH = 40
 
@@ -225,3 +231,37 @@ def render_agreement(found: Agreement, first: str, second: str, console: Console
             console.print(Text(f"- only in the {which} run: {clean(line)}"), highlight=False)
     else:
         console.print("The conclusions are the same (numbers masked).", highlight=False)
+
+
+def run_with_progress(
+    run_fn: Callable[[Selection, Progress | None], BenchRun], selection: Selection, err: Console
+) -> BenchRun:
+    """Run with a progress bar on a terminal, or a line per round on a plain stderr."""
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    if not err.is_terminal:
+        last = [""]
+
+        def lines(done: int, total: int, label: str) -> None:
+            head = label.split(":", 1)[0]
+            if head != last[0]:
+                last[0] = head
+                err.print(f"iodetect bench: {head} ({done}/{total} cells)", highlight=False)
+
+        return run_fn(selection, lines)
+
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        return run_fn(selection, progress)

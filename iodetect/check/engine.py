@@ -41,7 +41,13 @@ def run_check(
         report: Report | None = None,
     ) -> Result:
         return Result(
-            tuple(rec.findings), options.strict, target or {}, plan, report, rec.deadline.elapsed()
+            tuple(rec.findings),
+            options.strict,
+            target or {},
+            plan,
+            report,
+            rec.deadline.elapsed(),
+            options.ignore,
         )
 
     if facts is None:

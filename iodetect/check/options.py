@@ -36,7 +36,8 @@ class Options:
     setup_source: str | None = None  # the application's loop_setup.py, else the generated one
     setup_name: str = "loop_setup.py"
     timeout: float = DEFAULT_TIMEOUT
-    strict: bool = False
+    strict: bool = False  # --fail-on warn: warnings fail too
+    ignore: frozenset[str] = frozenset()  # --ignore: finding codes whose warnings are accepted
 
 
 @dataclass(frozen=True)

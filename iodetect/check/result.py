@@ -22,11 +22,18 @@ class Result:
     plan: dict[str, Any] | None = None
     selftest: Report | None = None
     seconds: float = 0.0
+    ignore: frozenset[str] = frozenset()  # --ignore: codes whose warnings were accepted
+
+    def ignored(self, finding: Finding) -> bool:
+        """A warning accepted with --ignore: shown as such, never failing. A failure cannot be
+        ignored."""
+        return finding.level == "warn" and finding.code in self.ignore
 
     @property
     def failed(self) -> tuple[Finding, ...]:
-        """The findings that fail the check: failures, and with --strict warnings too."""
-        return failing(self.findings, self.strict)
+        """The findings that fail the check: failures, and with --strict (--fail-on warn) the
+        warnings that were not ignored too."""
+        return tuple(f for f in failing(self.findings, self.strict) if not self.ignored(f))
 
     @property
     def exit_code(self) -> int:
@@ -58,6 +65,8 @@ def to_dict(result: Result) -> dict[str, Any]:
         "ok": result.ok,
         "exit_code": result.exit_code,
         "strict": result.strict,
+        "fail_on": "warn" if result.strict else "fail",
+        "ignore": sorted(result.ignore),
         "seconds": round(result.seconds, 3),
         "target": result.target,
         "plan": result.plan,

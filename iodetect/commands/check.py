@@ -9,45 +9,32 @@ from typing import List, Optional
 import typer
 
 from iodetect.commands._common import (
+    ConnectionsOption,
+    FormatOption,
+    JobsOption,
+    JsonOption,
     LoopOption,
     NeedsOption,
+    PythonsOption,
+    RequireLoopOption,
     SelectorOption,
+    TargetsOption,
     fail,
     note,
+    output_format,
     seconds,
     usage_errors,
 )
 
-LOOP_NAMES = ("asyncio", "uvloop", "winloop", "rloop")
+FORMATS = ("text", "json", "github")
+FAIL_ON = ("warn", "fail")
 
 
 def check(
-    python: Optional[List[str]] = typer.Option(
-        None,
-        "--python",
-        metavar="CMD",
-        help="Another interpreter: a command line that runs it, e.g. 'python3.9', "
-        "'docker exec -i app python3', 'ssh web1 python3'. Repeat it to check several "
-        "targets at once (one table, drift marked).",
-    ),
-    targets_file: Optional[Path] = typer.Option(
-        None,
-        "--targets",
-        metavar="FILE",
-        help="Check every target in FILE, one command line a line, optionally named "
-        "(`web1 = ssh web1 python3`); `#` starts a comment.",
-    ),
-    jobs: Optional[int] = typer.Option(
-        None, "--jobs", min=1, max=256, metavar="N", help="Targets checked at once (default 8)."
-    ),
-    connections: int = typer.Option(
-        300,
-        "--connections",
-        min=1,
-        max=1_000_000,
-        metavar="N",
-        help="Concurrent connections the service must hold; the self-test holds them live.",
-    ),
+    python: PythonsOption = None,
+    targets_file: TargetsOption = None,
+    jobs: JobsOption = None,
+    connections: ConnectionsOption = 300,
     min_nofile: Optional[int] = typer.Option(
         None,
         "--min-nofile",
@@ -56,12 +43,7 @@ def check(
         metavar="N",
         help="Fail unless the service can open at least N descriptors.",
     ),
-    require_loop: Optional[str] = typer.Option(
-        None,
-        "--require-loop",
-        metavar="NAME",
-        help=f"Fail unless this loop actually runs: {', '.join(LOOP_NAMES)}.",
-    ),
+    require_loop: RequireLoopOption = None,
     needs: NeedsOption = None,
     loop: LoopOption = "auto",
     selector: SelectorOption = None,
@@ -71,9 +53,28 @@ def check(
         metavar="FILE",
         help="Test the application's own loop_setup.py instead of the generated one.",
     ),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail the check too."),
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the result as JSON (every finding and figure)."
+    fail_on: str = typer.Option(
+        "fail",
+        "--fail-on",
+        metavar="LEVEL",
+        help="The lowest level that fails the check: fail (default) or warn.",
+    ),
+    ignore: Optional[List[str]] = typer.Option(
+        None,
+        "--ignore",
+        metavar="CODE",
+        help="Accept the warnings of this finding code (repeatable): they are still shown, "
+        "marked ignored, and never fail; a failure cannot be ignored.",
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail too: --fail-on warn."),
+    json_out: JsonOption = False,
+    fmt: FormatOption = "text",
+    junit: Optional[str] = typer.Option(
+        None,
+        "--junit",
+        metavar="FILE",
+        help="Also write the findings as JUnit XML to FILE (GitLab, Jenkins, Azure Pipelines), "
+        "replacing it only once complete.",
     ),
     timeout: float = typer.Option(
         30.0,
@@ -86,20 +87,31 @@ def check(
 ) -> None:
     """Prove this host and interpreter can carry the service: rules plus a live socket self-test.
 
-    Exit 0 when every finding is ok (warnings too, unless --strict), 1 when one failed,
+    Exit 0 when every finding is ok (warnings too, unless --fail-on warn), 1 when one failed,
     2 for a usage or input error or a target that cannot be reached. With several targets:
     0 every target passed, 1 one failed or could not be reached, 2 a usage or input error.
+    --format: text, json or github (workflow annotations on stdout, the text on stderr).
     """
     from iodetect import check as core
-    from iodetect import files, output, recommend, transport
+    from iodetect import files, output, recommend
+    from iodetect.check import codes
+    from iodetect.check import render as view
 
-    if require_loop is not None and require_loop not in LOOP_NAMES:
-        fail(f"--require-loop must be one of {', '.join(LOOP_NAMES)}, not {require_loop!r}")
+    shown = output_format(fmt, json_out, FORMATS)
+    if fail_on not in FAIL_ON:
+        fail(f"--fail-on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+    accepted = frozenset(ignore or ())
+    for code in sorted(accepted):
+        known = codes.BY_NAME.get(code)
+        if known is None:
+            fail(f"--ignore: unknown finding code {code!r} (docs/ci.md lists them)")
+        if "warn" not in known.levels:
+            fail(f"--ignore {code}: this code is never a warning, and a failure cannot be ignored")
+    if junit == "":
+        fail("--junit: the file name is empty")
     with usage_errors():
         need_set = recommend.parse_needs(needs)
     single = python[0] if python else None
-    if single is not None:
-        transport.split_command(single)  # a command that cannot be parsed: exit 2 now
     source = None
     name = "loop_setup.py"
     if snippet_file is not None:
@@ -107,7 +119,7 @@ def check(
         name = snippet_file.name or name
     options = core.Options(
         python=single,
-        connections=connections,
+        connections=connections if connections is not None else core.DEFAULT_CONNECTIONS,
         min_nofile=min_nofile,
         require_loop=require_loop,
         needs=need_set,
@@ -116,22 +128,29 @@ def check(
         setup_source=source,
         setup_name=name,
         timeout=timeout,
-        strict=strict,
+        strict=strict or fail_on == "warn",
+        ignore=accepted,
     )
     if targets_file is not None or len(python or ()) > 1:  # several targets: the fleet's table
         from iodetect.fleet import multi
 
-        raise typer.Exit(multi.check(options, python, targets_file, jobs, json_out))
+        if junit is not None or shown == "github":
+            fail("--junit and --format github report one target; with several use --json")
+        raise typer.Exit(multi.check(options, python, targets_file, jobs, shown == "json"))
     progress = note if sys.stderr.isatty() else None
     result = core.run_check(options, progress=progress)
-    if json_out:
+    if junit is not None:
+        files.write_text(junit, view.junit_xml(result), "--junit")
+    if shown == "json":
         import json
 
         output.echo(json.dumps(core.to_dict(result), indent=2))
+    elif shown == "github":
+        for line in view.github_lines(result):
+            output.echo(line)
+        view.show(result, output.err_console(highlight=False, soft_wrap=True))
     else:
-        from iodetect.check.render import show
-
-        show(result, output.console(highlight=False, soft_wrap=True))
+        view.show(result, output.console(highlight=False, soft_wrap=True))
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from iodetect.commands._common import LoopOption, NeedsOption, SelectorOption, fail
+from iodetect.commands._common import (
+    ConnectionsOption,
+    JsonOption,
+    LoopOption,
+    NeedsOption,
+    SelectorOption,
+    fail,
+)
 
 
 def diff(
@@ -24,37 +30,24 @@ def diff(
         show_default=False,
     ),
     needs: NeedsOption = None,
-    connections: Optional[int] = typer.Option(
-        None,
-        "--connections",
-        min=1,
-        max=1_000_000,
-        metavar="N",
-        help="Concurrent connections the service must hold: a limit lower on B fails only "
-        "when it no longer covers them (plus 64 headroom). Without it, any drop fails.",
-    ),
+    connections: ConnectionsOption = None,
     loop: LoopOption = "auto",
     selector: SelectorOption = None,
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the comparison (kind iodetect.diff) as JSON."
-    ),
+    json_out: JsonOption = False,
 ) -> None:
     """Compare two saved facts (or fleet) documents, e.g. the CI image and a production host:
     the facts that matter to the plan, and whether the recommended plan differs.
 
-    Exit 0 when B gets the same plan and no limit the plan needs is lower there, 1 when the
-    plans differ or such a limit is lower on B, 2 for bad input.
+    With --connections, a limit lower on B fails only when it no longer covers them (plus 64
+    headroom); without it, any drop fails. Exit 0 when B gets the same plan and no limit the
+    plan needs is lower there, 1 when the plans differ or such a limit is lower on B, 2 for
+    bad input.
     """
-    from iodetect import model
     from iodetect import recommend as rec
     from iodetect.fleet import comparison
     from iodetect.fleet.collected import CollectError, read_document
     from iodetect.text import clean
 
-    if loop not in rec.LOOP_CHOICES:
-        fail(f"unknown loop {loop!r} (choose from {', '.join(rec.LOOP_CHOICES)})")
-    if selector is not None and selector not in model.SELECTOR_NAMES:
-        fail(f"unknown selector {selector!r} (choose from {', '.join(model.SELECTOR_NAMES)})")
     docs = []
     for label, path in (("A", a), ("B", b)):
         try:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import typer
 
-from iodetect.commands._common import LoopOption, NeedsOption, SelectorOption, fail
-
-LOOP_NAMES = ("asyncio", "uvloop", "winloop", "rloop")
+from iodetect.commands._common import (
+    ConnectionsOption,
+    JsonOption,
+    LoopOption,
+    NeedsOption,
+    RequireLoopOption,
+    SelectorOption,
+    StrictOption,
+    fail,
+)
 
 
 def fleet(
@@ -21,28 +28,13 @@ def fleet(
         "`name` the document carries.",
         show_default=False,
     ),
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the fleet document (kind iodetect.fleet) as JSON."
-    ),
-    connections: int = typer.Option(
-        300,
-        "--connections",
-        min=1,
-        max=1_000_000,
-        metavar="N",
-        help="Concurrent connections each target must hold: its descriptor limits must allow "
-        "them (plus 64 headroom).",
-    ),
-    require_loop: Optional[str] = typer.Option(
-        None,
-        "--require-loop",
-        metavar="NAME",
-        help=f"Fail a target where this loop cannot run: {', '.join(LOOP_NAMES)}.",
-    ),
+    json_out: JsonOption = False,
+    connections: ConnectionsOption = 300,
+    require_loop: RequireLoopOption = None,
     needs: NeedsOption = None,
     loop: LoopOption = "auto",
     selector: SelectorOption = None,
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail a target too."),
+    strict: StrictOption = False,
 ) -> None:
     """Read collected facts files and show every target in one table: the drift marked, a
     rules-only verdict each (no self-test can run on a file).
@@ -51,20 +43,13 @@ def fleet(
     usage error (a path that does not exist, an unknown option value).
     """
     from iodetect import fleet as core
-    from iodetect import model
     from iodetect import recommend as rec
     from iodetect.fleet.collected import NoInput, collect
 
-    if require_loop is not None and require_loop not in LOOP_NAMES:
-        fail(f"--require-loop must be one of {', '.join(LOOP_NAMES)}, not {require_loop!r}")
-    if loop not in rec.LOOP_CHOICES:
-        fail(f"unknown loop {loop!r} (choose from {', '.join(rec.LOOP_CHOICES)})")
-    if selector is not None and selector not in model.SELECTOR_NAMES:
-        fail(f"unknown selector {selector!r} (choose from {', '.join(model.SELECTOR_NAMES)})")
     try:
         options = core.Options(
             needs=rec.parse_needs(needs),
-            connections=connections,
+            connections=connections if connections is not None else 300,
             loop=loop,
             selector=selector,
             require_loop=require_loop,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Optional
 
 import typer
@@ -11,10 +10,13 @@ import typer
 from iodetect import output
 from iodetect.commands._common import (
     EXIT_OK,
+    ConnectionsOption,
+    JsonOption,
     LoopOption,
     NeedsOption,
     PythonOption,
     SelectorOption,
+    StrictOption,
     fail,
     note,
 )
@@ -71,21 +73,14 @@ def inspect(
     loop: LoopOption = "auto",
     selector: SelectorOption = None,
     needs: NeedsOption = None,
-    connections: Optional[int] = typer.Option(
-        None,
-        "--connections",
-        min=1,
-        max=10_000_000,
-        metavar="N",
-        help="Connections the service must hold: its descriptor limit is checked against them.",
-    ),
+    connections: ConnectionsOption = None,
     no_plan: bool = typer.Option(
         False,
         "--no-plan",
         help="Do not run the process's interpreter for the plan (and `asyncio ps`).",
     ),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail too."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    strict: StrictOption = False,
+    json_out: JsonOption = False,
     timeout: float = typer.Option(
         30.0,
         "--timeout",
@@ -118,22 +113,12 @@ def inspect(
         fail("--workers applies to --serve")
     from iodetect import recommend
     from iodetect.inspect import inspector
+    from iodetect.inspect.render import Progress
 
-    if loop not in recommend.LOOP_CHOICES:
-        fail(f"--loop must be one of {', '.join(recommend.LOOP_CHOICES)}, not {loop!r}")
-    if selector is not None and selector not in recommend.SELECTOR_ORDER:
-        fail(f"--selector must be one of {', '.join(recommend.SELECTOR_ORDER)}, not {selector!r}")
     try:
         need_set = recommend.parse_needs(needs)
     except recommend.NeedsError as exc:
         fail(str(exc))
-    if python is not None:
-        from iodetect import transport
-
-        try:
-            transport.split_command(python)
-        except transport.TargetError as exc:
-            fail(str(exc))
     options = inspector.Options(
         watch=watch,
         interval=interval,
@@ -147,7 +132,7 @@ def inspect(
         connections=connections,
         strict=strict,
     )
-    progress = _Progress(watch is not None)
+    progress = Progress(watch is not None)
     try:  # an InspectError or a signal ends the command in iodetect.cli, with its exit code
         if serve is not None:
             from iodetect.inspect import serve as serving
@@ -186,36 +171,6 @@ def _pids(pid: int | None, port: int | None, match: str | None) -> list[int]:
         what = f"TCP port {port}" if port is not None else f"--match {pattern!r}"
         fail(f"no process to inspect for {what}")
     return list(found.pids)
-
-
-class _Progress:
-    """Progress on stderr: a live line on a terminal; on a pipe, a line now and then."""
-
-    def __init__(self, watching: bool) -> None:
-        self.tty = sys.stderr.isatty()
-        self.watching = watching
-        self.last = 0.0
-        self.live = False
-
-    def __call__(self, message: str) -> None:
-        if message.startswith("watch "):
-            now = time.monotonic()
-            if self.tty:
-                sys.stderr.write("\r\x1b[2K" + message)
-                sys.stderr.flush()
-                self.live = True
-            elif now - self.last >= 5.0:
-                self.last = now
-                note(message)
-        elif self.tty:
-            self.done()
-            note(message)
-
-    def done(self) -> None:
-        if self.live:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self.live = False
 
 
 def register(app: typer.Typer) -> None:

@@ -2,51 +2,35 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import List, Optional
-
 import typer
 
 from iodetect.commands._common import (
     BenchOption,
+    ConnectionsOption,
     FactsOption,
+    JobsOption,
+    JsonOption,
     LoopOption,
     NeedsOption,
     ProbeTimeoutOption,
+    PythonsOption,
     SelectorOption,
+    TargetsOption,
     bench_evidence,
+    facts_for,
     usage_errors,
 )
 
 
 def report(
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the facts as JSON (the public schema)."
-    ),
+    json_out: JsonOption = False,
     facts_file: FactsOption = None,
-    python: Optional[List[str]] = typer.Option(
-        None,
-        "--python",
-        metavar="CMD",
-        help="Another interpreter: a command line that runs it, e.g. 'python3.9', "
-        "'docker exec -i app python3', 'ssh web1 python3'. Repeat it to report on several "
-        "targets at once (one table, drift marked).",
-    ),
-    targets_file: Optional[Path] = typer.Option(
-        None,
-        "--targets",
-        metavar="FILE",
-        help="Report on every target in FILE, one command line a line, optionally named "
-        "(`web1 = ssh web1 python3`); `#` starts a comment.",
-    ),
-    jobs: Optional[int] = typer.Option(
-        None, "--jobs", min=1, max=256, metavar="N", help="Targets probed at once (default 8)."
-    ),
+    python: PythonsOption = None,
+    targets_file: TargetsOption = None,
+    jobs: JobsOption = None,
     timeout: ProbeTimeoutOption = 30.0,
     needs: NeedsOption = None,
-    connections: Optional[int] = typer.Option(
-        None, "--connections", min=1, metavar="N", help="Concurrent connections to plan for."
-    ),
+    connections: ConnectionsOption = None,
     loop: LoopOption = "auto",
     selector: SelectorOption = None,
     bench_file: BenchOption = None,
@@ -56,7 +40,7 @@ def report(
     With several targets (--python repeated, --targets): one table, the drift marked, each
     target judged by the rules; exit 1 when one fails or cannot be reached.
     """
-    from iodetect import model, output, probe
+    from iodetect import output, render
     from iodetect import recommend as rec
 
     if targets_file is not None or len(python or ()) > 1:  # several targets: the fleet's table
@@ -80,37 +64,14 @@ def report(
     evidence = bench_evidence(bench_file)
     with usage_errors():
         wanted = rec.Needs(rec.parse_needs(needs), connections, loop, selector)
-        facts = probe.get_facts(
-            str(facts_file) if facts_file is not None else None,
-            python[0] if python else None,
-            timeout,
-        )
+        facts = facts_for(facts_file, python[0] if python else None, timeout)
         plan = rec.recommend(facts, wanted, evidence) if facts.py >= rec.OLDEST else None
     if json_out:
         import json
 
-        data = model.to_dict(facts)
-        data["recommendation"] = rec.plan_dict(plan) if plan is not None else None
-        if evidence is not None:
-            data["bench"] = {
-                "fastest_loop": evidence.fastest_loop,
-                "summary": evidence.summary,
-                "style_finding": evidence.style_finding,
-            }
-        output.echo(json.dumps(data, indent=2))
-        return
-    from rich.text import Text
-
-    from iodetect import render
-    from iodetect.render_plan import render_plan
-
-    console = output.console()
-    console.print(render.facts_report(facts))
-    console.print()
-    if plan is None:
-        console.print(Text("No recommendation: generated code needs CPython 3.8+", style="yellow"))
+        output.echo(json.dumps(render.report_dict(facts, plan, evidence), indent=2))
     else:
-        console.print(render_plan(plan))
+        render.show_report(output.console(), facts, plan)
 
 
 def register(app: typer.Typer) -> None:

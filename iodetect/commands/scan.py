@@ -7,7 +7,14 @@ from typing import List, Optional
 import typer
 
 from iodetect import output
-from iodetect.commands._common import PythonOption, fail, note
+from iodetect.commands._common import (
+    FormatOption,
+    JsonOption,
+    PythonOption,
+    fail,
+    note,
+    output_format,
+)
 
 FORMATS = ("text", "json", "github")
 
@@ -35,12 +42,8 @@ def scan(
         help="Judge for these CPython versions: 3.14, 3.11.7, 3.10-3.15, 3.12+ or a list "
         "(default: the target interpreter's own version).",
     ),
-    json_out: bool = typer.Option(
-        False, "--json", help="The report as JSON (same as --format json)."
-    ),
-    fmt: str = typer.Option(
-        "text", "--format", metavar="FORMAT", help="text, json or github (workflow annotations)."
-    ),
+    json_out: JsonOption = False,
+    fmt: FormatOption = "text",
     fail_on: str = typer.Option(
         "raise",
         "--fail-on",
@@ -78,10 +81,7 @@ def scan(
     """
     from iodetect import scan as core
 
-    if json_out:
-        fmt = "json"
-    if fmt not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    fmt = output_format(fmt, json_out, FORMATS)
     if fail_on not in core.FAIL_LEVELS:
         fail(f"--fail-on must be one of {', '.join(core.FAIL_LEVELS)}, not {fail_on!r}")
     chosen = tuple(paths or ()) or (() if deps else (".",))
@@ -115,13 +115,9 @@ def scan(
         for text, _ in summary_lines(result, 100):
             note(text)
     else:
-        from rich.text import Text
+        from iodetect.scan.render import show
 
-        from iodetect.scan.render import text_lines
-
-        console = output.console(highlight=False, soft_wrap=True)
-        for text, style in text_lines(result, console.width, verbose):
-            console.print(Text(text, style=style or ""))
+        show(result, output.console(highlight=False, soft_wrap=True), verbose)
     raise typer.Exit(result.exit_code)
 
 

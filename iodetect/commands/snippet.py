@@ -12,6 +12,7 @@ from iodetect.commands._common import (
     EXIT_FAILED,
     EXIT_OK,
     BenchOption,
+    ConnectionsOption,
     FactsOption,
     LoopOption,
     NeedsOption,
@@ -19,6 +20,7 @@ from iodetect.commands._common import (
     PythonOption,
     SelectorOption,
     bench_evidence,
+    facts_for,
     fail,
     note,
     usage_errors,
@@ -43,9 +45,7 @@ def snippet(
         "is correct on every version from 3.9. Default: the facts' version (3.8+ with --platform).",
     ),
     needs: NeedsOption = None,
-    connections: Optional[int] = typer.Option(
-        None, "--connections", metavar="N", help="Concurrent connections the service must hold."
-    ),
+    connections: ConnectionsOption = None,
     loop: LoopOption = "auto",
     selector: SelectorOption = None,
     fallback: bool = typer.Option(
@@ -88,9 +88,6 @@ def snippet(
 
     if check is not None and (output is not None or verify):
         fail("--check compares FILE with the module; it takes neither -o nor --verify")
-    sources = [s for s in (facts_file, platform, python) if s is not None]
-    if len(sources) > 1:
-        fail("use only one of --facts, --platform and --python")
     if output == "":
         fail("-o: the file name is empty (use -o - for stdout)")
     with usage_errors():
@@ -102,25 +99,16 @@ def snippet(
         )
         target = rec.parse_python(target_python) if target_python is not None else None
 
-    if platform is not None:
-        from iodetect.platforms import PLATFORMS, documented_facts
-
-        if platform not in PLATFORMS:
-            fail(f"unknown platform {platform!r} (choose from {', '.join(PLATFORMS)})")
-        if target is None:
-            target = rec.PythonRange(rec.OLDEST, None)
-        facts = documented_facts(platform, target.low)
-    else:
-        from iodetect import probe
-
-        facts = probe.get_facts(
-            str(facts_file) if facts_file is not None else None, python, timeout
+    if platform is not None and target is None:
+        target = rec.PythonRange(rec.OLDEST, None)
+    facts = facts_for(
+        facts_file, python, timeout, platform, target.low if target is not None else None
+    )
+    if facts.py < rec.OLDEST and target is None:  # never with --platform: it sets a target
+        fail(
+            f"the facts are from Python {facts.py[0]}.{facts.py[1]}; generated code needs "
+            "3.8+ (pass --target-python)"
         )
-        if facts.py < rec.OLDEST and target is None:
-            fail(
-                f"the facts are from Python {facts.py[0]}.{facts.py[1]}; generated code needs "
-                "3.8+ (pass --target-python)"
-            )
 
     evidence = bench_evidence(bench_file)
     if evidence is not None and evidence.style_finding:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from iodetect.inspect.model import Finding, Inspection, Report, Watch
+from iodetect.output import note
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -149,3 +152,33 @@ def _watch(console: Console, w: Watch, soft: int | None) -> None:
             f"    connections  {sparkline([float(e) if e is not None else None for e in est])}"
             f"  {known_est[0]} -> {known_est[-1]}, peak {max(known_est)}"
         )
+
+
+class Progress:
+    """Progress on stderr: a live line on a terminal; on a pipe, a line now and then."""
+
+    def __init__(self, watching: bool) -> None:
+        self.tty = sys.stderr.isatty()
+        self.watching = watching
+        self.last = 0.0
+        self.live = False
+
+    def __call__(self, message: str) -> None:
+        if message.startswith("watch "):
+            now = time.monotonic()
+            if self.tty:
+                sys.stderr.write("\r\x1b[2K" + message)
+                sys.stderr.flush()
+                self.live = True
+            elif now - self.last >= 5.0:
+                self.last = now
+                note(message)
+        elif self.tty:
+            self.done()
+            note(message)
+
+    def done(self) -> None:
+        if self.live:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.live = False

@@ -6,10 +6,14 @@ import os
 import textwrap
 import unicodedata
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from iodetect.catalog.records import SEVERITY
 from iodetect.scan.report import Finding, Group, ScanReport, fails
 from iodetect.scan.verdicts import VersionVerdict
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 LABELS = {"removed": "REMOVED", "raises": "RAISES", "warns": "WARNS", "fine": "fine"}
 STYLES = {"removed": "bold red", "raises": "bold red", "warns": "yellow", "fine": "green"}
@@ -293,3 +297,11 @@ def github_lines(report: ScanReport) -> Iterator[str]:
             }
             joined = ",".join(f"{k}={escape_property(v)}" for k, v in props.items())
             yield f"::{level} {joined}::{escape_data(safe(message, 4000))}"
+
+
+def show(report: ScanReport, console: Console, verbose: bool) -> None:
+    """The report as text on `console`, wrapped to its width."""
+    from rich.text import Text
+
+    for text, style in text_lines(report, console.width, verbose):
+        console.print(Text(text, style=style or ""))
