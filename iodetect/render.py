@@ -6,7 +6,7 @@ through clean() (no control sequence reaches the terminal).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -16,7 +16,7 @@ from iodetect.model import Facts
 from iodetect.text import clean
 
 if TYPE_CHECKING:
-    from iodetect.recommend import BenchEvidence, Plan
+    from iodetect.recommend import Plan
 
 OK = Text("yes", style="green")
 NO = Text("no", style="red")
@@ -230,19 +230,3 @@ def show_report(console: Console, facts: Facts, plan: Plan | None) -> None:
         console.print(Text("No recommendation: generated code needs CPython 3.8+", style="yellow"))
     else:
         console.print(render_plan(plan))
-
-
-def report_dict(facts: Facts, plan: Plan | None, evidence: BenchEvidence | None) -> dict[str, Any]:
-    """`iodetect report --json`: the facts (the public schema), the plan and the bench evidence."""
-    from iodetect import model
-    from iodetect.recommend import plan_dict
-
-    data = model.to_dict(facts)
-    data["recommendation"] = plan_dict(plan) if plan is not None else None
-    if evidence is not None:
-        data["bench"] = {
-            "fastest_loop": evidence.fastest_loop,
-            "summary": evidence.summary,
-            "style_finding": evidence.style_finding,
-        }
-    return data

@@ -45,6 +45,12 @@ CODES: tuple[Code, ...] = (
     Code("setup", _OK, "the setup module under test"),
     Code("setup.syntax", _FAIL, "the --snippet file is not valid Python"),
     Code("setup.conflict", _FAIL, "no module can be generated for the plan"),
+    Code(
+        "setup.declared",
+        ("ok", "warn"),
+        "the --snippet module's header declares its loop choice: that is the expectation",
+    ),
+    Code("setup.missing", _FAIL, "the --snippet module lacks run() or new_event_loop()"),
     # selftest
     Code("selftest.import", _FAIL, "the setup module failed to import"),
     Code("selftest.run", _FAIL, "the setup's run() failed"),

@@ -40,7 +40,7 @@ def report(
     With several targets (--python repeated, --targets): one table, the drift marked, each
     target judged by the rules; exit 1 when one fails or cannot be reached.
     """
-    from iodetect import output, render
+    from iodetect import output
     from iodetect import recommend as rec
 
     if targets_file is not None or len(python or ()) > 1:  # several targets: the fleet's table
@@ -69,8 +69,12 @@ def report(
     if json_out:
         import json
 
-        output.echo(json.dumps(render.report_dict(facts, plan, evidence), indent=2))
+        from iodetect.report_json import report_dict
+
+        output.echo(json.dumps(report_dict(facts, plan, evidence), indent=2))
     else:
+        from iodetect import render
+
         render.show_report(output.console(), facts, plan)
 
 
