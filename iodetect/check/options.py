@@ -37,6 +37,7 @@ class Options:
     setup_name: str = "loop_setup.py"
     timeout: float = DEFAULT_TIMEOUT
     strict: bool = False
+    serve: str | None = None  # the launch command the serve step starts and inspects
 
 
 @dataclass(frozen=True)

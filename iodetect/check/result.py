@@ -21,6 +21,7 @@ class Result:
     plan: dict[str, Any] | None = None
     selftest: Report | None = None
     seconds: float = 0.0
+    serve: dict[str, Any] | None = None  # the serve step's view: command, workers, stop
 
     @property
     def failed(self) -> tuple[Finding, ...]:
@@ -53,6 +54,7 @@ def to_dict(result: Result) -> dict[str, Any]:
         "target": result.target,
         "plan": result.plan,
         "selftest": report_dict(result.selftest) if result.selftest is not None else None,
+        "serve": result.serve,
         "findings": [
             {
                 "step": f.step,

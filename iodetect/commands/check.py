@@ -55,6 +55,14 @@ def check(
         metavar="FILE",
         help="Test the application's own loop_setup.py instead of the generated one.",
     ),
+    serve: Optional[str] = typer.Option(
+        None,
+        "--serve",
+        metavar="CMD",
+        help="Also start this launch command (e.g. 'uvicorn app:app --loop "
+        "loop_setup:new_event_loop --host 127.0.0.1'), check that its workers run the planned "
+        "loop, selector and descriptor limit, and stop it (Linux).",
+    ),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail the check too."),
     json_out: bool = typer.Option(
         False, "--json", help="Print the result as JSON (every finding and figure)."
@@ -99,6 +107,7 @@ def check(
         setup_name=name,
         timeout=timeout,
         strict=strict,
+        serve=serve,
     )
     progress = note if sys.stderr.isatty() else None
     result = core.run_check(options, progress=progress)
