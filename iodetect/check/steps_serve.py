@@ -297,8 +297,10 @@ def _carry(rec: Recorder, served: Served, shown: str, seconds: float, stopped: b
         message = f.message.replace(raw, shown) if raw else f.message
         remedy = f.remedy
         code = f.code if f.step == "serve" else "serve.partial"
-        if f.code == "serve.exited" and tail:
-            message += "; its last output: " + " | ".join(tail)
+        if f.code == "serve.exited":
+            remedy = "run the command by hand to see why"
+            if tail:
+                message += "; its last output: " + " | ".join(tail)
         elif f.code == "serve.timeout":
             message = message.replace(f"within {seconds:g} s", f"within the step's {seconds:g} s")
             remedy = (
