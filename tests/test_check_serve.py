@@ -207,6 +207,18 @@ def test_a_command_that_cannot_start_or_be_parsed() -> None:
     assert done.returncode == 2 and "empty" in done.stderr
 
 
+def test_serve_off_linux_is_a_usage_error() -> None:
+    code = "import sys; sys.platform = 'darwin'; from iodetect.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "check", "--serve", "uvicorn app:app"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert "Linux only (this is darwin)" in done.stderr and "Traceback" not in done.stderr
+
+
 @linux
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_signal_stops_the_command_first(signum: int, status: int) -> None:
@@ -278,6 +290,7 @@ def test_uvicorn_with_the_generated_module_passes(app_dir: Path) -> None:
     command = uvicorn(app_dir, "--loop", "loop_setup:new_event_loop", "--workers", "2")
     code, doc = check_serve(command, "--snippet", str(app_dir / "loop_setup.py"))
     assert code == 0, [f for f in doc["findings"] if f["level"] != "ok"]
+    assert [f for f in doc["findings"] if f["step"] == "serve" and f["level"] != "ok"] == []
     workers = doc["serve"]["workers"]
     assert len(workers) == 2
     assert {(w["loop"], w["selector"]) for w in workers} == {("asyncio", "PollSelector")}

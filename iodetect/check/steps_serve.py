@@ -62,7 +62,9 @@ class Choice:
     origin: str  # for people: "the plan", "loop_setup.py (its EXPECTED_* constants)"
 
     def text(self) -> str:
-        if self.loop in (None, "asyncio"):
+        if self.loop is None:
+            return "any loop" + (f" with {self.selector_class}" if self.selector_class else "")
+        if self.loop == "asyncio":
             what = "the standard asyncio loop"
             return what + (f" with {self.selector_class}" if self.selector_class else "")
         return self.loop
