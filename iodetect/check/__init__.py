@@ -1,4 +1,5 @@
-"""The pre-deploy check: probe, limits and plan, setup, a live self-test, judged into findings.
+"""The pre-deploy check: probe, limits and plan, setup, a live self-test, judged into findings;
+with --serve, the launch command's workers held to the same plan.
 
 The parts, in the order the check runs them:
   options   what the check is asked to prove (Options) and must observe (Expectation)
@@ -7,6 +8,7 @@ The parts, in the order the check runs them:
   limits    the descriptor-limit judgement, the recommender's rule
   report    the worker's report as a typed record, read strictly
   judge     the report held against the plan and the options
+  steps_serve  the serve step: the launch command started, its workers compared, all stopped
   result    Result, its exit code and its JSON form
   engine    run_check and verify_setup: the steps in order
   render    the findings for people

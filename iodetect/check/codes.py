@@ -87,6 +87,22 @@ CODES: tuple[Code, ...] = (
     Code("selftest.impostor", _WARN, "lines imitating the result were printed and ignored"),
     Code("selftest.lingering", _WARN, "a detached process kept the worker's output open"),
     Code("selftest.figures", _OK, "connections held, round trips, latency and memory"),
+    # serve (--serve)
+    Code("serve.command", _FAIL, "the --serve command could not be started"),
+    Code("serve.started", _OK, "the --serve command listened"),
+    Code("serve.exited", _FAIL, "the --serve command exited before it served"),
+    Code("serve.timeout", _FAIL, "the --serve command did not serve within the step's deadline"),
+    Code("serve.exposed", _WARN, "the served command listens beyond loopback"),
+    Code("serve.worker", _FAIL, "a worker of the served command could not be read"),
+    Code("serve.partial", ("ok", "warn", "fail"), "a worker could be read only in part"),
+    Code("serve.loop", ("ok", "fail"), "a worker's loop, against the plan"),
+    Code("serve.selector", _FAIL, "a worker runs the planned loop on another selector"),
+    Code("serve.snippet", ("ok", "fail"), "a worker's loop, against the --snippet module's"),
+    Code(
+        "serve.nofile", ("ok", "warn", "fail"), "a worker's soft descriptor limit, against the need"
+    ),
+    Code("serve.interpreter", _WARN, "a worker runs another interpreter than the one checked"),
+    Code("serve.stopped", ("ok", "fail"), "everything the --serve command started was stopped"),
     *(Code(f"{step}.crash", _FAIL, f"the {step} step crashed (a defect)") for step in STEPS),
 )
 

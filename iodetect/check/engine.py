@@ -1,4 +1,4 @@
-"""The check from start to end: probe, limits and plan, setup, self-test, judge.
+"""The check from start to end: probe, limits and plan, setup, self-test, judge, serve.
 
 A deploy gate must not crash where it should report: every step runs isolated, and whatever
 goes wrong in it (a missing interpreter, a setup module that raises, a worker that hangs)
@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from iodetect.check import declared as declared_choice
-from iodetect.check import steps
+from iodetect.check import steps, steps_serve
 from iodetect.check.findings import Deadline, Recorder
 from iodetect.check.judge import judge
 from iodetect.check.options import DEFAULT_CONNECTIONS, DEFAULT_TIMEOUT, Options
@@ -30,8 +30,9 @@ def run_check(
     facts: Facts | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Result:
-    """Probe, recommend, take the setup, self-test; never raises for anything found on the way
-    (UsageError for options that cannot be used, a KeyboardInterrupt for a signal)."""
+    """Probe, recommend, take the setup, self-test, and with options.serve start the launch
+    command and compare what it runs; never raises for anything found on the way (UsageError
+    for options that cannot be used, a KeyboardInterrupt or Stopped for a signal)."""
     rec = Recorder(Deadline(options.timeout))
     say = progress or (lambda _msg: None)
 
@@ -39,6 +40,7 @@ def run_check(
         target: dict[str, Any] | None = None,
         plan: dict[str, Any] | None = None,
         report: Report | None = None,
+        served: dict[str, Any] | None = None,
     ) -> Result:
         return Result(
             tuple(rec.findings),
@@ -48,8 +50,11 @@ def run_check(
             report,
             rec.deadline.elapsed(),
             options.ignore,
+            served,
         )
 
+    if options.serve is not None:
+        steps_serve.argv_of(options.serve)  # a command that cannot be used: exit 2 now
     if facts is None:
         say("probing the target interpreter")
         facts = rec.isolated("probe", lambda: steps.probe(rec, options))
@@ -78,19 +83,28 @@ def run_check(
 
     say("preparing the setup module")
     source = rec.isolated("setup", lambda: steps.setup(rec, plan, known, options))
-    if source is None:
-        return result(target, view)
-    if declared is not None:
-        level, text = declared_choice.message(asked, declared, asked.setup_name)
-        rec.add("setup", level, text, code="setup.declared")
-
-    say(f"self-test: {options.connections} connections through the loop")
-    report = rec.isolated(
-        "selftest", lambda: steps.selftest(rec, options, source, expect, progress)
-    )
-    if report is not None:
-        rec.isolated("selftest", lambda: judge(rec, expect, options, report))
-    return result(target, view, report)
+    report = None
+    if source is not None:
+        if declared is not None:
+            level, text = declared_choice.message(asked, declared, asked.setup_name)
+            rec.add("setup", level, text, code="setup.declared")
+        say(f"self-test: {options.connections} connections through the loop")
+        report = rec.isolated(
+            "selftest", lambda: steps.selftest(rec, options, source, expect, progress)
+        )
+        if report is not None:
+            tested = report
+            rec.isolated("selftest", lambda: judge(rec, expect, options, tested))
+    served = None
+    if options.serve is not None:
+        # The launch command is proved against the plan even when the setup or the self-test
+        # failed: what it runs is a separate question, and its answer is still wanted.
+        tested_report = report
+        served = rec.isolated(
+            "serve",
+            lambda: steps_serve.serve(rec, options, expect, known, tested_report, say),
+        )
+    return result(target, view, report, served)
 
 
 def verify_setup(

@@ -19,7 +19,7 @@ from iodetect.errors import UsageError
 from iodetect.findings import LEVELS, Finding
 from iodetect.text import clean
 
-STEPS = ("probe", "limits", "recommend", "setup", "selftest")
+STEPS = ("probe", "limits", "recommend", "setup", "selftest", "serve")
 
 # Failed findings that mean the target could not be reached: the check exits 2, as every other
 # command does for an unreachable target, not 1 (a host that was examined and found unfit).

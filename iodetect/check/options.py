@@ -38,6 +38,7 @@ class Options:
     timeout: float = DEFAULT_TIMEOUT
     strict: bool = False  # --fail-on warn: warnings fail too
     ignore: frozenset[str] = frozenset()  # --ignore: finding codes whose warnings are accepted
+    serve: str | None = None  # the launch command the serve step starts and inspects
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ class Result:
     selftest: Report | None = None
     seconds: float = 0.0
     ignore: frozenset[str] = frozenset()  # --ignore: codes whose warnings were accepted
+    serve: dict[str, Any] | None = None  # the serve step's view: command, workers, stop
 
     def ignored(self, finding: Finding) -> bool:
         """A warning accepted with --ignore: shown as such, never failing. A failure cannot be
@@ -71,6 +72,7 @@ def to_dict(result: Result) -> dict[str, Any]:
         "target": result.target,
         "plan": result.plan,
         "selftest": report_dict(result.selftest) if result.selftest is not None else None,
+        "serve": result.serve,
         "findings": [
             {
                 "step": f.step,

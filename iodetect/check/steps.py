@@ -1,8 +1,10 @@
-"""The steps of the check, in order: probe, limits and plan, setup, self-test.
+"""The steps of the check, in order: probe, limits and plan, setup, self-test (the serve step,
+last, is in steps_serve).
 
 Each takes the recorder and what the steps before it produced, and returns what the next one
 needs (None when the check cannot go on); what it finds on the way is a finding. Each has its
-deadline: the probe a share of the budget, the self-test what is left of it.
+deadline: the probe a share of the budget, the self-test what is left of it (half of it
+when the serve step follows; that step has the rest).
 """
 
 from __future__ import annotations
@@ -370,9 +372,12 @@ def selftest(
     """The live self-test: the worker's typed report, or None when it gave none. With
     `progress`, a line every few seconds once it has taken more than one."""
     from iodetect import transport
+    from iodetect.check import steps_serve
     from iodetect.check.report import ReportError
 
-    timeout = round(max(2.0, rec.deadline.remaining()), 1)
+    # What is left, or a share of it when the serve step follows and needs its own time.
+    share = steps_serve.SELFTEST_SHARE if options.serve is not None else 1.0
+    timeout = round(max(2.0, rec.deadline.remaining() * share), 1)
     params = WorkerParams.make(options, source, expect.above_fd, timeout)
     stop = ticking(progress, f"self-test of {options.connections} connections", timeout)
     try:

@@ -53,6 +53,14 @@ def check(
         metavar="FILE",
         help="Test the application's own loop_setup.py instead of the generated one.",
     ),
+    serve: Optional[str] = typer.Option(
+        None,
+        "--serve",
+        metavar="CMD",
+        help="Also start this launch command (e.g. 'uvicorn app:app --loop "
+        "loop_setup:new_event_loop --host 127.0.0.1'), check that its workers run the planned "
+        "loop, selector and descriptor limit, and stop it (Linux).",
+    ),
     fail_on: str = typer.Option(
         "fail",
         "--fail-on",
@@ -130,12 +138,15 @@ def check(
         timeout=timeout,
         strict=strict or fail_on == "warn",
         ignore=accepted,
+        serve=serve,
     )
     if targets_file is not None or len(python or ()) > 1:  # several targets: the fleet's table
         from iodetect.fleet import multi
 
         if junit is not None or shown == "github":
             fail("--junit and --format github report one target; with several use --json")
+        if serve is not None:
+            fail("--serve starts one launch command: give it with one target")
         raise typer.Exit(multi.check(options, python, targets_file, jobs, shown == "json"))
     progress = note if sys.stderr.isatty() else None
     result = core.run_check(options, progress=progress)
