@@ -332,3 +332,30 @@ def test_work_that_overstays_its_deadline_is_left_behind() -> None:
     assert got[0].error == "reached"
     assert got[1].facts is None and "did not finish within its 0.5 s deadline" in str(got[1].error)
     assert got[2].error == "internal error: RuntimeError: with detail"
+
+
+# --- collected files: report and check read a folder or several files -------------------------
+
+HOSTS = Path(__file__).parent / "hosts"
+
+
+def test_report_and_check_read_a_folder_or_several_collected_files(tmp_path: Path) -> None:
+    """What an engine collected, judged by the rules alone: the fleet document and table."""
+    folder = tmp_path / "collected"
+    folder.mkdir()
+    shutil.copy(HOSTS / "linux.json", folder / "web1.json")
+    shutil.copy(HOSTS / "pypy.json", folder / "web2.json")
+    code, data, _ = fleet_json("report", "--facts", str(folder))
+    assert code == 0 and verdicts(data) == {"web1": "pass", "web2": "pass"}
+    assert ("loop", "web2") in marked(data)  # PyPy has no uvloop: drift
+    files = ["--facts", str(folder / "web1.json"), "--facts", str(folder / "web2.json")]
+    code, data, _ = fleet_json("check", *files)
+    assert code == 0 and data["options"]["check"] == "rules"
+    code, data, _ = fleet_json("check", *files, "--connections", "30000")  # hard limit 20000
+    assert code == 1 and verdicts(data) == {"web1": "fail", "web2": "fail"}
+    # A live part cannot be given with saved facts: a usage error before anything runs.
+    done = run_cli("check", "--facts", str(folder), "--python", sys.executable)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    # A single file to report stays the one-host report it always was.
+    done = run_cli("report", "--facts", str(HOSTS / "linux.json"))
+    assert done.returncode == 0 and "Host" in done.stdout

@@ -183,6 +183,17 @@ FactsOption = Annotated[
         "probing.",
     ),
 ]
+# report and check also read what an engine collected: a folder, or several files.
+CollectedOption = Annotated[
+    Optional[List[Path]],
+    typer.Option(
+        "--facts",
+        metavar="PATH",
+        help="Use saved `iodetect report --json` output instead of probing: a file, or several "
+        "(repeat it) or a folder of collected ones (e.g. what Ansible fetched): one table, "
+        "drift marked, each judged by the rules.",
+    ),
+]
 NeedsOption = Annotated[
     Optional[str],
     typer.Option(

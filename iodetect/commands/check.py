@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from iodetect.commands._common import (
+    CollectedOption,
     ConnectionsOption,
     FormatOption,
     JobsOption,
@@ -33,6 +34,7 @@ FAIL_ON = ("warn", "fail")
 def check(
     python: PythonsOption = None,
     targets_file: TargetsOption = None,
+    facts_paths: CollectedOption = None,
     jobs: JobsOption = None,
     connections: ConnectionsOption = 300,
     min_nofile: Optional[int] = typer.Option(
@@ -140,6 +142,23 @@ def check(
         ignore=accepted,
         serve=serve,
     )
+    if facts_paths:  # collected files: the rules alone, as `iodetect fleet` judges them
+        from iodetect import fleet
+        from iodetect.fleet import multi
+
+        if python or targets_file is not None or snippet_file is not None or serve is not None:
+            fail("--facts is judged by the rules: no --python, --targets, --snippet or --serve")
+        if junit is not None or shown == "github":
+            fail("--junit and --format github report one live target; with --facts use --json")
+        collected = fleet.Options(
+            needs=need_set,
+            connections=options.connections,
+            loop=loop,
+            selector=selector,
+            require_loop=require_loop,
+            strict=options.strict,
+        )
+        raise typer.Exit(multi.collected(facts_paths, collected, shown == "json"))
     if targets_file is not None or len(python or ()) > 1:  # several targets: the fleet's table
         from iodetect.fleet import multi
 

@@ -6,8 +6,8 @@ import typer
 
 from iodetect.commands._common import (
     BenchOption,
+    CollectedOption,
     ConnectionsOption,
-    FactsOption,
     JobsOption,
     JsonOption,
     LoopOption,
@@ -24,7 +24,7 @@ from iodetect.commands._common import (
 
 def report(
     json_out: JsonOption = False,
-    facts_file: FactsOption = None,
+    facts_paths: CollectedOption = None,
     python: PythonsOption = None,
     targets_file: TargetsOption = None,
     jobs: JobsOption = None,
@@ -43,6 +43,7 @@ def report(
     from iodetect import output
     from iodetect import recommend as rec
 
+    facts_file = facts_paths[0] if facts_paths else None
     if targets_file is not None or len(python or ()) > 1:  # several targets: the fleet's table
         from iodetect.fleet import multi
 
@@ -61,6 +62,16 @@ def report(
                 bench_file=bench_file,
             )
         )
+    if facts_paths and (len(facts_paths) > 1 or facts_paths[0].is_dir()):  # collected files
+        from iodetect import fleet
+        from iodetect.fleet import multi
+
+        with usage_errors():
+            need_names = rec.parse_needs(needs)
+        collected = fleet.Options(
+            needs=frozenset(need_names), connections=connections, loop=loop, selector=selector
+        )
+        raise typer.Exit(multi.collected(facts_paths, collected, json_out))
     evidence = bench_evidence(bench_file)
     with usage_errors():
         wanted = rec.Needs(rec.parse_needs(needs), connections, loop, selector)

@@ -101,6 +101,19 @@ def report(
     return _show(_run(targets, fleet_options, timeout, jobs, None), json_out)
 
 
+def collected(paths: Sequence[Path], options: Options, json_out: bool) -> int:
+    """`report --facts DIR` and `check --facts PATH...`: the collected files' fleet, judged by
+    the rules (a file cannot be self-tested), shown as `iodetect fleet` shows it."""
+    from iodetect.fleet.builder import build
+    from iodetect.fleet.collected import NoInput, collect
+
+    try:
+        result = build(collect(list(paths)), options)
+    except NoInput as exc:
+        raise UsageError(str(exc)) from None
+    return _show(result, json_out)
+
+
 def _run(
     targets: list[TargetSpec],
     options: Options,
