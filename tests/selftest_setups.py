@@ -112,16 +112,12 @@ DEPRECATED = STANDARD.replace(
 )
 
 # Blocks in run(): the worker's own watchdog must answer.
-# A loop that sleeps 5 ms in every iteration: slow, never blocked, so deadlines still fire.
-SLOW = STANDARD.replace(
+# A loop whose servers accept and never answer: the clients wait until a deadline fires.
+MUTE = STANDARD.replace(
     "FACTORY = asyncio.new_event_loop",
-    "import time\n\n\ndef FACTORY():\n"
-    "    loop = asyncio.new_event_loop()\n\n"
-    "    def nap():\n"
-    "        time.sleep(0.005)\n"
-    "        loop.call_soon(nap)\n\n"
-    "    loop.call_soon(nap)\n"
-    "    return loop",
+    "class FACTORY(asyncio.SelectorEventLoop):\n"
+    "    async def create_server(self, protocol_factory, *args, **kwargs):\n"
+    "        return await super().create_server(asyncio.Protocol, *args, **kwargs)",
 )
 
 HANGS = """

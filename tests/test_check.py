@@ -831,6 +831,26 @@ def test_clients_beyond_the_port_range_connect_from_more_loopback_addresses() ->
     assert tcp["name"] == "tcp4" and tcp["held"] == 2500 and tcp["clients"] == 3
 
 
+def test_a_second_check_right_after_the_first_finds_its_ports() -> None:
+    """The clients from 127.0.0.2 and up bind only the address and leave the port to connect()
+    (IP_BIND_ADDRESS_NO_PORT): a port bind() picks stays the process's alone through TIME_WAIT,
+    so the second of two checks in a row ran out of ports (EADDRINUSE) before."""
+    import shutil
+
+    unshare = shutil.which("unshare")
+    ports = "echo '40000 41999' > /proc/sys/net/ipv4/ip_local_port_range"
+    if unshare is None or subprocess.run([unshare, "-n", "true"], check=False).returncode:
+        pytest.skip("cannot make a network namespace here")
+    one = f"{_quote(sys.executable)} -m iodetect check --connections 2500 --loop asyncio --json"
+    script = f"ip link set lo up && {ports} && {one} >/dev/null && {one} >/dev/null && {one}"
+    done = subprocess.run(
+        [unshare, "-n", "sh", "-c", script], capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["selftest"]["tests"][0]["held"] == 2500
+
+
 def test_a_small_listen_backlog_is_not_overrun() -> None:
     """somaxconn 8: the clients open 8 connections at a time and each batch is echoed before
     the next, so no connection waits for the kernel's SYN retry (a second each)."""

@@ -460,6 +460,7 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
             raise TestFailure(c.cause(), c.reason(), connections=connected, held=hub.peak)
         return event
 
+    finished = False
     try:
         for c in clients:
             c.start(loop)
@@ -528,22 +529,28 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
                 "client_peak": sum(int(r.get("peak_kib") or 0) for r in reports) or None,
             },
         }
+        finished = True
         return figures
     finally:
+        # A test that failed or was cut by its deadline ends its clients at once: a graceful
+        # close would spend the time the worker has left for its report (its watchdog fires
+        # one second after the deadline).
         for c in clients:
+            if not finished:
+                c.kill()
             c.close()
         server.close()
         try:
-            stop = time.monotonic() + 3.0
+            stop = time.monotonic() + (3.0 if finished else 0.5)
             while hub.open > 0 and time.monotonic() < stop:
                 await asyncio.sleep(0.01)
             with contextlib.suppress(asyncio.TimeoutError, OSError):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+                await asyncio.wait_for(server.wait_closed(), 1.0 if finished else 0.2)
         finally:
             # Also when the test's deadline cancels the waiting above: the clients' processes
             # and pipes must not outlive the test.
             for c in clients:
-                c.reap(2.0)
+                c.reap(2.0 if finished else 0.2)
                 worker.clients.remove(c)
 
 

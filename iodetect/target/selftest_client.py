@@ -38,6 +38,12 @@ SMALL = (1, 7, 100, 1000, 4096)
 LARGE = (16385, 65537, 131072, 1024 * 1024)  # around buffer boundaries, up to 1 MiB
 BLOCK = 2 * 1024 * 1024  # random bytes every payload is cut from, at offsets per connection
 CONNECT_TIMEOUT = 5.0
+# Linux: bind() only the source address and leave the port to connect(), which may share a
+# port with connections to other destinations (also those in TIME_WAIT from an earlier run);
+# a port picked by bind() is the process's alone, and the range runs out after a few runs.
+NO_PORT_AT_BIND = (
+    getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24) if sys.platform == "linux" else None
+)
 PINGS = 1000  # round trips measured one at a time while every connection is held
 PING_SECONDS = 0.5  # ... or for this long at most
 PING_SIZE = 100
@@ -196,6 +202,8 @@ class Client:
                 raise self._fail_connect(exc.errno, _oneline(exc), False) from None
             if self.source is not None:
                 try:
+                    if NO_PORT_AT_BIND is not None:
+                        s.setsockopt(socket.IPPROTO_IP, NO_PORT_AT_BIND, 1)
                     s.bind(self.source)
                 except OSError as exc:
                     s.close()
