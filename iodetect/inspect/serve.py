@@ -212,6 +212,17 @@ def stop(
     return time.monotonic() - start, tuple(_left(seen))
 
 
+def argv_of(command: str) -> list[str]:
+    """The --serve command as argv; ServeError (exit 2) when it cannot be parsed or is empty."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ServeError(f"cannot parse the --serve command: {exc}") from None
+    if not argv:
+        raise ServeError("the --serve command is empty")
+    return argv
+
+
 def serve(
     command: str,
     options: inspector.Options,
@@ -223,12 +234,7 @@ def serve(
     process behind it started, also on errors and Ctrl-C; raises ServeError (exit 2) only when
     the command cannot be started at all."""
     say = progress or (lambda _m: None)
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise ServeError(f"cannot parse the --serve command: {exc}") from None
-    if not argv:
-        raise ServeError("the --serve command is empty")
+    argv = argv_of(command)
     options = replace(options, serve=True)
     start = time.monotonic()
     findings: list[Finding] = []
