@@ -34,6 +34,7 @@ from iodetect.inspect import inspector, procfs, sockets, syscalls, targets
 from iodetect.inspect.model import Finding, Report, Serve
 from iodetect.text import clean, show_command
 
+INSPECT_FLOOR = 5.0  # seconds the workers' reading has, however long the start took
 POLL = 0.25
 GRACE = 5.0  # from SIGTERM to SIGKILL
 OUTPUT_TAIL = 64 * 1024
@@ -341,8 +342,11 @@ def _serve(
         )
     roles = dict.fromkeys(state.workers, "worker")
     say(f"inspecting {len(state.workers)} worker(s)")
+    # What the start left of --timeout, and never less than the little that reading a few
+    # workers from /proc takes: the whole run stays within --timeout plus that floor.
+    left = procfs.Deadline(max(INSPECT_FLOOR, deadline.left()))
     inspections, found, skipped, _errors = inspector.inspect_pids(
-        state.workers, options, roles, progress=say
+        state.workers, options, roles, progress=say, deadline=left
     )
     findings += found
     for line in skipped:
