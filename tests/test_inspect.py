@@ -597,3 +597,18 @@ def test_a_memory_map_past_its_bound_is_said_to_be_partial(
     cut = snapshot.take(server.pid, samples=2, spacing=0.01)
     assert any("memory map" in n for n in cut.notes), cut.notes
     assert cut.loop.asyncio_imported in (True, None)
+
+
+def test_inspect_pids_keeps_to_a_deadline_its_caller_passes(spawn: Spawner) -> None:
+    """--serve hands the reading what its start left of --timeout: a deadline already spent
+    skips every worker with the reason, instead of a fresh --timeout of its own."""
+    from iodetect.inspect import inspector
+
+    pid = spawn.start("asyncio").pid
+    options = inspector.Options(timeout=60, plan=False, tasks=False)
+    spent = procfs.Deadline(0)
+    inspections, _found, skipped, _errors = inspector.inspect_pids([pid], options, deadline=spent)
+    assert inspections == []
+    assert skipped == [f"process {pid}: not inspected, the --timeout ran out"]
+    inspections, _found, skipped, _errors = inspector.inspect_pids([pid], options)
+    assert [i.snapshot.pid for i in inspections] == [pid] and skipped == []

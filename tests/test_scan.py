@@ -18,9 +18,10 @@ import pytest
 
 from iodetect.catalog import apis
 from iodetect.scan import Options, ScanError, engine, scan
-from iodetect.scan.render import escape_data, escape_property, github_lines, safe, text_lines
+from iodetect.scan.render import github_lines, safe, text_lines
 from iodetect.scan.report import ReportError, build, rules, to_dict
 from iodetect.scan.verdicts import TargetError, parse_targets
+from iodetect.workflow import escape_data, escape_property
 
 from support import run_cli
 

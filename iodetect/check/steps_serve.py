@@ -39,16 +39,12 @@ DOCS = "docs/servers.md"
 
 
 def argv_of(command: str) -> list[str]:
-    """The command as argv; UsageError (exit 2) when it cannot be used at all."""
+    """The command as argv; an error with exit 2 when it cannot be used at all."""
     if not sys.platform.startswith("linux"):
         raise UsageError(f"--serve reads /proc and works on Linux only (this is {sys.platform})")
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise UsageError(f"cannot parse the --serve command: {exc}") from None
-    if not argv:
-        raise UsageError("the --serve command is empty")
-    return argv
+    from iodetect.inspect.serve import argv_of as parse
+
+    return parse(command)
 
 
 # --- what the worker must run --------------------------------------------------------------------

@@ -112,10 +112,14 @@ def inspect_pids(
     roles: dict[int, str] | None = None,
     progress: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    deadline: procfs.Deadline | None = None,
 ) -> tuple[list[Inspection], list[Finding], list[str], list[InspectError]]:
-    """Inspect each PID: (inspections, findings, one line per PID skipped, the errors)."""
+    """Inspect each PID: (inspections, findings, one line per PID skipped, the errors).
+
+    `deadline` bounds the work when a caller has spent part of --timeout already (--serve);
+    without it the inspection has the whole --timeout."""
     say = progress or (lambda _m: None)
-    deadline = procfs.Deadline(options.timeout)
+    deadline = deadline or procfs.Deadline(options.timeout)
     snaps: list[Snapshot] = []
     skipped: list[str] = []
     errors: list[InspectError] = []

@@ -34,6 +34,7 @@ from iodetect.inspect import inspector, procfs, sockets, syscalls, targets
 from iodetect.inspect.model import Finding, Report, Serve
 from iodetect.text import clean, show_command
 
+INSPECT_FLOOR = 5.0  # seconds the workers' reading has, however long the start took
 POLL = 0.25
 GRACE = 5.0  # from SIGTERM to SIGKILL
 OUTPUT_TAIL = 64 * 1024
@@ -212,6 +213,17 @@ def stop(
     return time.monotonic() - start, tuple(_left(seen))
 
 
+def argv_of(command: str) -> list[str]:
+    """The --serve command as argv; ServeError (exit 2) when it cannot be parsed or is empty."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ServeError(f"cannot parse the --serve command: {exc}") from None
+    if not argv:
+        raise ServeError("the --serve command is empty")
+    return argv
+
+
 def serve(
     command: str,
     options: inspector.Options,
@@ -223,12 +235,7 @@ def serve(
     process behind it started, also on errors and Ctrl-C; raises ServeError (exit 2) only when
     the command cannot be started at all."""
     say = progress or (lambda _m: None)
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise ServeError(f"cannot parse the --serve command: {exc}") from None
-    if not argv:
-        raise ServeError("the --serve command is empty")
+    argv = argv_of(command)
     options = replace(options, serve=True)
     start = time.monotonic()
     findings: list[Finding] = []
@@ -335,8 +342,11 @@ def _serve(
         )
     roles = dict.fromkeys(state.workers, "worker")
     say(f"inspecting {len(state.workers)} worker(s)")
+    # What the start left of --timeout, and never less than the little that reading a few
+    # workers from /proc takes: the whole run stays within --timeout plus that floor.
+    left = procfs.Deadline(max(INSPECT_FLOOR, deadline.left()))
     inspections, found, skipped, _errors = inspector.inspect_pids(
-        state.workers, options, roles, progress=say
+        state.workers, options, roles, progress=say, deadline=left
     )
     findings += found
     for line in skipped:

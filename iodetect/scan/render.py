@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from iodetect import workflow
 from iodetect.catalog.records import SEVERITY
 from iodetect.scan.report import Finding, Group, ScanReport, fails
 from iodetect.scan.verdicts import VersionVerdict
@@ -262,16 +263,6 @@ def summary_lines(report: ScanReport, width: int) -> Iterator[tuple[str, str]]:
 
 
 # --- GitHub workflow commands ----------------------------------------------------------------
-def escape_data(text: str) -> str:
-    """A workflow command's message (actions/toolkit core/src/command.ts escapeData)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    """A workflow command's property value (escapeProperty: also ':' and ',')."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def github_lines(report: ScanReport) -> Iterator[str]:
     """One annotation per finding that is not fine: error when it fails the gate."""
     for g in report.groups:
@@ -295,8 +286,7 @@ def github_lines(report: ScanReport) -> Iterator[str]:
                 "endColumn": str(f.end_column),
                 "title": f"iodetect scan: {f.api} {label(f).lower()}",
             }
-            joined = ",".join(f"{k}={escape_property(v)}" for k, v in props.items())
-            yield f"::{level} {joined}::{escape_data(safe(message, 4000))}"
+            yield workflow.command(level, safe(message, 4000), props)
 
 
 def show(report: ScanReport, console: Console, verbose: bool) -> None:
