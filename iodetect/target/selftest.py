@@ -50,7 +50,8 @@ MARGIN = 48  # descriptors kept free for listeners, the loop itself and the inte
 CLIENT_SHARE = 30000  # connections per client process at most: ephemeral ports per source
 PORT_MARGIN = 1024  # ephemeral ports left to the host's other connections
 BATCH_CLIENT = 256  # connections the clients open at once, at most the listen backlog
-# The client's bootstrap: `python -I -c BOOT`, its source and parameters on the first stdin line.
+# The client's bootstrap: `python -I -S -c BOOT` (standard library only: no site, no .pth
+# files to read), its source and parameters on the first stdin line.
 CLIENT_BOOT = (
     "import json,sys\n"
     "d=json.loads(sys.stdin.readline())\n"
@@ -254,7 +255,7 @@ class ClientProcess:
             raise TestFailure("client", "sys.executable is unknown: cannot start the test client")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", CLIENT_BOOT],
+                [sys.executable, "-I", "-S", "-c", CLIENT_BOOT],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
