@@ -250,7 +250,8 @@ class ClientProcess:
         self.err_tail = b""
         self.threads: List[threading.Thread] = []
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def spawn(self) -> None:
+        """Start the process; without a port in its parameters it waits for go()."""
         if not sys.executable:
             raise TestFailure("client", "sys.executable is unknown: cannot start the test client")
         try:
@@ -269,6 +270,16 @@ class ClientProcess:
             self.proc.stdin.flush()
         except OSError:
             pass  # it died at once: its end of output says why
+
+    def go(self, host: str, port: int) -> None:
+        """The address to connect to, for a client spawned before the server listened."""
+        self.params.update(host=host, port=port)
+        self.send(json.dumps({"host": host, "port": port}))
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read its events into this loop (spawning it first if it is not running yet)."""
+        if self.proc is None:
+            self.spawn()
         events: asyncio.Queue[Dict[str, Any]] = asyncio.Queue()
         self.events = events
         for target in (self._read_out, self._read_err):
@@ -440,11 +451,15 @@ async def held_test(worker: Worker, count: int, budget: float) -> Dict[str, Any]
     gc.collect()
     before = rss_kib()
     end = time.monotonic() + budget
-    clients: List[ClientProcess] = []
-    for part in client_plan(count, p):
-        part.update(host="127.0.0.1", port=port, deadline=max(1.0, budget + 1.0))
-        clients.append(ClientProcess(source, part))
-    worker.clients.extend(clients)
+    clients = worker.early_clients(count)
+    if clients:
+        for c in clients:
+            c.go("127.0.0.1", port)
+    else:
+        for part in client_plan(count, p):
+            part.update(host="127.0.0.1", port=port, deadline=max(1.0, budget + 1.0))
+            clients.append(ClientProcess(source, part))
+        worker.clients.extend(clients)
 
     async def next_event(c: ClientProcess, connected: int) -> Dict[str, Any]:
         try:
@@ -916,6 +931,7 @@ class Worker:
         self.warnings: List[Dict[str, Any]] = []
         self.temporary: List[str] = []  # folders to remove on every path
         self.clients: List[ClientProcess] = []
+        self.early: List[ClientProcess] = []  # spawned before the test that uses them
         self.emitted = False
         self.emit_lock = threading.Lock()
         # The original stdout, before the setup module can redirect or close it.
@@ -929,6 +945,43 @@ class Worker:
             "error": None,
             "tests": self.tests,
         }
+
+    def spawn_clients(self) -> None:
+        """Start the many-connection test's clients now, so that their interpreters start
+        while this one imports the setup and runs its first loop; they connect once the
+        test's server listens (ClientProcess.go). Any failure here is the test's to report:
+        it then starts them itself."""
+        p = self.params
+        source = p.get("client_source")
+        count = int(p.get("connections", 300))
+        if not isinstance(source, str) or count < 1:
+            return
+        # The clients' own deadline counts from now: the test starts a little later.
+        deadline = max(1.0, float(p.get("budget_tcp", 8.0)) + 2.0)
+        early: List[ClientProcess] = []
+        try:
+            for part in client_plan(count, p):
+                part["deadline"] = deadline
+                early.append(ClientProcess(source, part))
+                early[-1].spawn()
+        except (TestFailure, OSError, ValueError):
+            for c in early:
+                c.kill()
+            return
+        self.early = early
+        self.clients.extend(early)
+
+    def early_clients(self, count: int) -> List[ClientProcess]:
+        """The clients spawned for `count` connections, or [] (none, or for another count:
+        those are ended)."""
+        early, self.early = self.early, []
+        if sum(int(c.params.get("count") or 0) for c in early) == count:
+            return early
+        for c in early:
+            c.kill()
+            c.reap(0.5)
+            self.clients.remove(c)
+        return []
 
     def remaining(self) -> float:
         return max(0.1, self.deadline - (time.monotonic() - self.started))
@@ -1136,6 +1189,7 @@ class Worker:
         soft, hard = nofile()
         res["nofile_before"] = {"soft": soft, "hard": hard}
 
+        self.spawn_clients()
         self.phase = "import setup"
         try:
             module = load_setup(src, filename)

@@ -256,7 +256,7 @@ class Poller:
 
 
 class Client:
-    def __init__(self, params: Dict[str, Any]) -> None:
+    def __init__(self, params: Dict[str, Any], block: bytes) -> None:
         self.addr = (str(params["host"]), int(params["port"]))
         self.count = int(params["count"])
         self.large = int(params.get("large", 4))
@@ -265,7 +265,7 @@ class Client:
         self.source: Optional[Tuple[str, int]] = (str(source), 0) if source else None
         self.index = int(params.get("index", 0))
         self.socks: List[socket.socket] = []
-        self.block = os.urandom(BLOCK)
+        self.block = block  # random bytes every payload is cut from
         self.poller = Poller(bool(params.get("portable")))
         self.connected = 0  # connections whose handshake is known to be complete
         self.round_trips = 0
@@ -572,7 +572,18 @@ def main(params: Dict[str, Any]) -> None:
     # Nothing here makes reference cycles: the collector would only walk the sockets again
     # and again as they accumulate.
     gc.disable()
-    client = Client(params)
+    block = os.urandom(BLOCK)
+    if "port" not in params:
+        # Started before the server listens: its address comes next on stdin; anything else
+        # (the test did not start, the worker is gone) ends this process.
+        try:
+            where = json.loads(sys.stdin.readline() or "null")
+        except (OSError, ValueError):
+            where = None
+        if not isinstance(where, dict) or "port" not in where:
+            os._exit(EXITED_ORPHAN)
+        params = dict(params, host=where.get("host", "127.0.0.1"), port=where["port"])
+    client = Client(params, block)
     threading.Thread(target=_control, args=(client,), daemon=True).start()
     client.run()
     watchdog.cancel()
