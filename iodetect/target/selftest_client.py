@@ -58,8 +58,8 @@ RESET = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
 NO_PORT_AT_BIND = (
     getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24) if sys.platform == "linux" else None
 )
-PINGS = 1000  # round trips measured one at a time while every connection is held
-PING_SECONDS = 0.5  # ... or for this long at most
+PINGS = 500  # round trips measured one at a time while every connection is held
+PING_SECONDS = 0.3  # ... or for this long at most
 PING_SIZE = 100
 EXITED_DEADLINE = 3
 EXITED_ORPHAN = 4
