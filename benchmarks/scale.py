@@ -354,7 +354,7 @@ def main() -> None:
         if count + HEADROOM <= nofile:
             runnable.append(count)
             continue
-        largest = nofile - HEADROOM
+        largest = (nofile - HEADROOM) // 100 * 100  # a round count, a little below the limit
         print(
             f"# {count} connections not run: {stopped}; the largest count it allows, "
             f"{largest}, runs in its place",
