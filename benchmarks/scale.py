@@ -344,6 +344,7 @@ def main() -> None:
     )
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--no-warmup", action="store_true", help="no unreported first run")
+    ap.add_argument("--pycache", help="a bytecode cache folder to keep (default: a temporary one)")
     ap.add_argument("--json", action="store_true", help="one JSON line per run")
     ap.add_argument("check_args", nargs="*", help="more options for `iodetect check`")
     args = ap.parse_args()
@@ -362,7 +363,7 @@ def main() -> None:
         )
         if largest > 0 and largest not in runnable:
             runnable.append(largest)
-    cache = tempfile.mkdtemp(prefix="iodetect-scale-pycache-")
+    cache = args.pycache or tempfile.mkdtemp(prefix="iodetect-scale-pycache-")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = cache
     args.env = env
@@ -382,7 +383,8 @@ def main() -> None:
                 runs.append(r)
                 print(json.dumps(r) if args.json else show(r), flush=True)
     finally:
-        shutil.rmtree(cache, ignore_errors=True)
+        if not args.pycache:
+            shutil.rmtree(cache, ignore_errors=True)
     if not args.json and args.rounds > 1:
         print("# medians (range) over the rounds:")
         print(summary(runs))
