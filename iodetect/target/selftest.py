@@ -968,8 +968,8 @@ class Worker:
         count = int(p.get("connections", 300))
         if not isinstance(source, str) or count < 1:
             return
-        # The clients' own deadline counts from now: the test starts a little later.
-        deadline = max(1.0, float(p.get("budget_tcp", 8.0)) + 2.0)
+        # The clients' own deadline counts from go(), when the test starts.
+        deadline = max(1.0, float(p.get("budget_tcp", 8.0)) + 1.0)
         early: List[ClientProcess] = []
         try:
             for part in client_plan(count, p):

@@ -564,10 +564,6 @@ def _expire(index: int) -> None:
 
 
 def main(params: Dict[str, Any]) -> None:
-    deadline = float(params.get("deadline", 20.0))
-    watchdog = threading.Timer(deadline, _expire, args=(int(params.get("index", 0)),))
-    watchdog.daemon = True
-    watchdog.start()
     raise_nofile(int(params["count"]) + 64)
     # Nothing here makes reference cycles: the collector would only walk the sockets again
     # and again as they accumulate.
@@ -575,7 +571,8 @@ def main(params: Dict[str, Any]) -> None:
     block = os.urandom(BLOCK)
     if "port" not in params:
         # Started before the server listens: its address comes next on stdin; anything else
-        # (the test did not start, the worker is gone) ends this process.
+        # (the test did not start, the worker is gone) ends this process. The deadline
+        # counts from then: a setup slow to import does not eat into the test's time.
         try:
             where = json.loads(sys.stdin.readline() or "null")
         except (OSError, ValueError):
@@ -583,6 +580,10 @@ def main(params: Dict[str, Any]) -> None:
         if not isinstance(where, dict) or "port" not in where:
             os._exit(EXITED_ORPHAN)
         params = dict(params, host=where.get("host", "127.0.0.1"), port=where["port"])
+    deadline = float(params.get("deadline", 20.0))
+    watchdog = threading.Timer(deadline, _expire, args=(int(params.get("index", 0)),))
+    watchdog.daemon = True
+    watchdog.start()
     client = Client(params, block)
     threading.Thread(target=_control, args=(client,), daemon=True).start()
     client.run()
