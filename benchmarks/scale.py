@@ -1,12 +1,21 @@
 """Scale of `iodetect check`: wall time, CPU time and peak memory at 1k, 10k and 50k connections.
 
-    python benchmarks/scale.py                      # 1000, 10000, 50000 connections
-    python benchmarks/scale.py --counts 10000 --rounds 3
+    python benchmarks/scale.py                      # 1000, 10000, 50000 connections, 3 rounds
+    python benchmarks/scale.py --counts 10000 --rounds 5
 
 Each run is `iodetect check --connections N --json` in a child process, under
-`prlimit --nofile=L:L` (as root, so the hard limit can be raised; --nofile) so that descriptors
-are not the limit. The ephemeral port range is not the limit either: the check's clients
-connect from 127.0.0.2, .3, ... once a count exceeds what one address can take.
+`prlimit --nofile=L:L` where L covers the count: as root, prlimit raises the hard limit too.
+Where it cannot (no prlimit, not root, or a process without CAP_SYS_RESOURCE, as in some
+containers: even root gets EPERM), a count the hard limit cannot hold is not run: one line says
+which limit stopped it and why, and the largest count the limit allows runs in its place. The
+ephemeral port range is not the limit either: the check's clients connect from 127.0.0.2,
+.3, ... once a count exceeds what one address can take.
+
+The counts are interleaved in rounds (1k, 10k, 50k, then again), after one unreported warm-up
+run; the summary gives the median of each figure and its range. Modules are imported from
+bytecode, as from an installed package (pip compiles it): a PYTHONDONTWRITEBYTECODE in the
+environment would have every run compile iodetect from source (0.2 s here), so the runs get a
+bytecode cache of their own in a temporary folder (PYTHONPYCACHEPREFIX).
 
 What is measured, for the whole tree of processes (the CLI, the probe, the self-test worker
 and its client processes):
@@ -14,13 +23,15 @@ and its client processes):
 - cpu: user + system time of the tree, from wait4() on the CLI: Linux adds to a process's
   rusage that of every descendant it and they reaped (the CLI reaps the probe and the worker,
   the worker reaps its clients);
-- memory: /proc is sampled every 10 ms; for each process of the tree the last VmHWM read (the
-  kernel's own peak of its resident memory) is kept, and "peak" is the sum of these per-process
-  peaks: an upper bound of what the tree held at once, never below it. "at once" is the
-  largest sum of VmRSS seen in one sample (a lower bound: a short peak between samples can be
-  missed). The CPU of each process (utime + stime, last read) gives the split per role.
-The machine's load average is printed with every figure: on a loaded machine the wall time
-measures the other load, and only the CPU time and memory mean something.
+- memory: the tree is sampled every 50 ms (through /proc/PID/task/*/children, not a scan of
+  every process); for each process the last VmHWM read (the kernel's own peak of its resident
+  memory) is kept, and "peak" is the sum of these per-process peaks: an upper bound of what
+  the tree held at once, never below it. "at once" is the largest sum of VmRSS seen in one
+  sample (a lower bound: a short peak between samples can be missed). The CPU of each process
+  (utime + stime, last read) gives the split per role.
+The sampler's own CPU time is printed: on 2 CPUs it competes with what it measures. So does
+the machine's load average, with every figure: on a loaded machine the wall time measures the
+other load too, and the CPU time and memory are the figures to compare.
 
 Goals (issue 13): 10k connections under 2 s and 200 MB; 50k under 10 s and 1 GB.
 """
@@ -32,15 +43,19 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 GOALS = {10000: (2.0, 200), 50000: (10.0, 1000)}  # seconds, MB
-TICK = 0.01
+TICK = 0.05
+HEADROOM = 64  # descriptors the check asks for beyond the connections (NOFILE_HEADROOM)
+CAP_SYS_RESOURCE = 24  # capabilities(7): the bit that lets a process raise a hard limit
 
 
 @dataclass
@@ -59,6 +74,7 @@ class Tree:
     root: int
     procs: dict[int, Proc] = field(default_factory=dict)
     at_once_kib: int = 0
+    sampler_cpu: float = 0.0
 
 
 def _status(pid: int) -> tuple[int, int] | None:
@@ -77,16 +93,34 @@ def _status(pid: int) -> tuple[int, int] | None:
     return (hwm, rss) if hwm is not None and rss is not None else None
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, utime + stime in seconds)."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float | None:
+    """utime + stime in seconds."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             text = fh.read()
     except OSError:
         return None
     fields = text[text.rfind(")") + 2 :].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of `pid` (Linux 3.5+)."""
+    kids: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return kids
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                kids.extend(int(k) for k in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return kids
 
 
 def _role(tree: Tree, pid: int, ppid: int) -> str:
@@ -106,44 +140,38 @@ def _role(tree: Tree, pid: int, ppid: int) -> str:
 
 def sample(tree: Tree, stop: threading.Event) -> None:
     while not stop.is_set():
-        parents: dict[int, tuple[int, float]] = {}
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                st = _stat(int(name))
-                if st is not None:
-                    parents[int(name)] = st
-        # Walk down from the root, parents before children.
-        members = [tree.root]
         total = 0
+        members = [(tree.root, 0)]
         i = 0
-        while i < len(members):
-            pid = members[i]
+        while i < len(members):  # parents before children
+            pid, ppid = members[i]
             i += 1
-            members.extend(p for p, (pp, _) in parents.items() if pp == pid)
-            if pid not in parents:
+            members.extend((kid, pid) for kid in _children(pid))
+            cpu = _cpu(pid)
+            if cpu is None:
                 continue
-            ppid, cpu = parents[pid]
-            mem = _status(pid)
             proc = tree.procs.get(pid)
             if proc is None:
                 proc = tree.procs[pid] = Proc(pid, ppid, _role(tree, pid, ppid))
             proc.cpu = max(proc.cpu, cpu)
+            mem = _status(pid)
             if mem is not None:
                 proc.hwm_kib = max(proc.hwm_kib, mem[0])
                 total += mem[1]
         tree.at_once_kib = max(tree.at_once_kib, total)
+        tree.sampler_cpu = time.thread_time()
         stop.wait(TICK)
 
 
-def run_one(count: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(count: int, args: argparse.Namespace, nofile: int) -> dict[str, Any]:
     cmd = [args.python, "-m", "iodetect", "check", "--json", "--connections", str(count)]
     cmd += ["--timeout", str(args.timeout), *args.check_args]
     prlimit = shutil.which("prlimit")
-    if args.nofile and prlimit:
-        cmd = [prlimit, f"--nofile={args.nofile}:{args.nofile}", *cmd]
+    if nofile and prlimit:
+        cmd = [prlimit, f"--nofile={nofile}:{nofile}", *cmd]
     load = os.getloadavg()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=args.env)
     tree = Tree(proc.pid)
     stop = threading.Event()
     sampler = threading.Thread(target=sample, args=(tree, stop), daemon=True)
@@ -170,6 +198,7 @@ def run_one(count: int, args: argparse.Namespace) -> dict[str, Any]:
         r["hwm_mib"] += p.hwm_kib / 1024
     selftest = result.get("selftest") or {}
     fig = selftest.get("figures") or {}
+    tcp = next((t for t in selftest.get("tests") or [] if t.get("name") == "tcp4"), {})
     return {
         "connections": count,
         "ok": bool(result.get("ok")),
@@ -180,12 +209,26 @@ def run_one(count: int, args: argparse.Namespace) -> dict[str, Any]:
         "peak_mib": round(sum(p.hwm_kib for p in tree.procs.values()) / 1024, 1),
         "at_once_mib": round(tree.at_once_kib / 1024, 1),
         "largest_process_mib": round(usage.ru_maxrss / 1024, 1),
+        "sampler_cpu": round(tree.sampler_cpu, 3),
         "roles": roles,
+        "clients": tcp.get("clients"),
         "figures": fig,
         "failed": [f["message"] for f in result.get("findings", []) if f.get("level") == "fail"][
             :3
         ],
     }
+
+
+def _verdict(r: dict[str, Any], wall: float, mib: float) -> str:
+    goal = GOALS.get(r["connections"])
+    if not goal:
+        return ""
+    return "  goal %s s/%s MB: wall %s, memory %s" % (
+        goal[0],
+        goal[1],
+        "met" if wall < goal[0] else "MISSED",
+        "met" if mib * 1.048576 < goal[1] else "MISSED",
+    )
 
 
 def show(r: dict[str, Any]) -> str:
@@ -195,66 +238,156 @@ def show(r: dict[str, Any]) -> str:
         f"{k} {v['cpu']:.2f} s/{v['hwm_mib']:.0f} MiB" + (f" x{v['n']}" if v["n"] > 1 else "")
         for k, v in sorted(r["roles"].items())
     )
-    goal = GOALS.get(r["connections"])
-    verdict = ""
-    if goal and r["ok"]:
-        verdict = "  goal %s s/%s MB: wall %s, memory %s" % (
-            goal[0],
-            goal[1],
-            "met" if r["wall"] < goal[0] else "MISSED",
-            "met" if r["peak_mib"] * 1.048576 < goal[1] else "MISSED",
-        )
+    verdict = _verdict(r, r["wall"], r["peak_mib"]) if r["ok"] else ""
     lines = [
         f"{r['connections']:>6} connections: {'ok' if r['ok'] else 'FAILED'} (exit {r['exit']}), "
         f"wall {r['wall']:.2f} s, cpu {r['cpu']:.2f} s, peak {r['peak_mib']:.0f} MiB "
         f"(at once {r['at_once_mib']:.0f} MiB), load {r['load'][0]}" + verdict,
-        f"        per process (cpu/peak): {roles}",
+        f"        per process (cpu/peak): {roles}; sampler {r['sampler_cpu']:.2f} s",
         f"        check's figures: accepted {fig.get('accept_rate')} conn/s, "
         f"{fig.get('memory_per_connection_kib')} KiB per held connection in the worker, "
         f"round trip p50 {lat.get('p50')} ms p99 {lat.get('p99')} ms, "
-        f"tcp test {fig.get('tcp_seconds')} s",
+        f"tcp test {fig.get('tcp_seconds')} s, {r['clients']} client process(es)",
     ]
     if r["failed"]:
         lines.append("        failed: " + " | ".join(r["failed"]))
     return "\n".join(lines)
 
 
+def summary(runs: list[dict[str, Any]]) -> str:
+    """Medians and ranges per count, over the rounds."""
+    lines = []
+    for count in sorted({r["connections"] for r in runs}):
+        rs = [r for r in runs if r["connections"] == count]
+        ok = [r for r in rs if r["ok"]]
+        if not ok:
+            lines.append(f"{count:>6} connections: every run failed")
+            continue
+
+        def med(vals: list[float]) -> str:
+            return f"{statistics.median(vals):.2f} ({min(vals):.2f}-{max(vals):.2f})"
+
+        roles = sorted({k for r in ok for k in r["roles"]})
+        split = ", ".join(
+            f"{k} {statistics.median(r['roles'].get(k, {}).get('cpu', 0.0) for r in ok):.2f}"
+            for k in roles
+        )
+        figs = [r["figures"] for r in ok]
+        per = [float(f.get("memory_per_connection_kib") or 0) for f in figs]
+        p99 = [float((f.get("latency_ms") or {}).get("p99") or 0) for f in figs]
+        wall = statistics.median(r["wall"] for r in ok)
+        mib = statistics.median(r["peak_mib"] for r in ok)
+        loads = [r["load"][0] for r in rs]
+        lines.append(
+            f"{count:>6} connections, {len(ok)} of {len(rs)} runs ok: "
+            f"wall {med([r['wall'] for r in ok])} s, cpu {med([r['cpu'] for r in ok])} s, "
+            f"peak {med([r['peak_mib'] for r in ok])} MiB, load {min(loads)}-{max(loads)}"
+            + _verdict(ok[0], wall, mib)
+        )
+        lines.append(
+            f"        median cpu per role (s): {split}; "
+            f"{med(per)} KiB per held connection; round trip p99 {med(p99)} ms"
+        )
+    return "\n".join(lines)
+
+
+def _cap_sys_resource() -> bool | None:
+    """Whether this process may raise a hard limit (CAP_SYS_RESOURCE in CapEff); None where
+    it cannot be read."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def nofile_for(want: int) -> tuple[int, str | None]:
+    """The descriptor limit the runs get: `want` where prlimit can set it (as root, the hard
+    limit too), else the hard limit as it is and the one line that says why."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and want <= hard:
+        return want, None
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        return hard, f"no prlimit here to raise the hard descriptor limit {hard}"
+    tried = subprocess.run(
+        [prlimit, f"--nofile={want}:{want}", "true"], capture_output=True, text=True, check=False
+    )
+    if tried.returncode == 0:
+        return want, None
+    said = (tried.stderr.strip().splitlines() or ["failed"])[-1]
+    if os.geteuid() != 0:
+        why = "only root may raise a hard limit"
+    elif _cap_sys_resource() is False:
+        why = (
+            "this process lacks CAP_SYS_RESOURCE (bit 24 of CapEff in /proc/self/status), "
+            "so even root cannot raise a hard limit (a container without that capability)"
+        )
+    else:
+        why = "fs.nr_open or the container may cap it"
+    return hard, f"the hard descriptor limit {hard} cannot be raised to {want} ({said}): {why}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--counts", default="1000,10000,50000")
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--python", default=sys.executable, help="interpreter running iodetect")
-    ap.add_argument("--nofile", type=int, default=120000, help="soft and hard limit (0: as is)")
+    ap.add_argument(
+        "--nofile",
+        type=int,
+        default=0,
+        help="soft and hard limit (default: the largest count + 64)",
+    )
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--no-warmup", action="store_true", help="no unreported first run")
+    ap.add_argument("--pycache", help="a bytecode cache folder to keep (default: a temporary one)")
     ap.add_argument("--json", action="store_true", help="one JSON line per run")
     ap.add_argument("check_args", nargs="*", help="more options for `iodetect check`")
     args = ap.parse_args()
-    if args.nofile:
-        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        prlimit = shutil.which("prlimit")
-        tried = prlimit and subprocess.run(
-            [prlimit, f"--nofile={args.nofile}:{args.nofile}", "true"], capture_output=True
-        )
-        if not tried or tried.returncode:
-            # Raising a hard limit takes CAP_SYS_RESOURCE (root outside a restricted container).
-            why = tried.stderr.decode(errors="replace").strip() if tried else "no prlimit"
-            print(
-                f"# cannot raise the hard limit to {args.nofile} ({why}): it stays {hard}",
-                file=sys.stderr,
-            )
-            args.nofile = 0
     counts = [int(c) for c in args.counts.split(",")]
-    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    nofile, stopped = nofile_for(args.nofile or max(counts) + HEADROOM)
+    runnable: list[int] = []
+    for count in counts:
+        if count + HEADROOM <= nofile:
+            runnable.append(count)
+            continue
+        largest = (nofile - HEADROOM) // 100 * 100  # a round count, a little below the limit
+        print(
+            f"# {count} connections not run: {stopped}; the largest count it allows, "
+            f"{largest}, runs in its place",
+            file=sys.stderr,
+        )
+        if largest > 0 and largest not in runnable:
+            runnable.append(largest)
+    cache = args.pycache or tempfile.mkdtemp(prefix="iodetect-scale-pycache-")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = cache
+    args.env = env
     print(
         f"# {os.uname().sysname} {os.uname().release}, {os.cpu_count()} CPUs, "
-        f"nofile {args.nofile or limits}",
+        f"nofile {nofile}, counts {','.join(map(str, runnable))}, {args.rounds} round(s)",
         file=sys.stderr,
     )
-    for rnd in range(args.rounds):
-        for count in counts:
-            r = run_one(count, args)
-            r["round"] = rnd
-            print(json.dumps(r) if args.json else show(r), flush=True)
+    runs: list[dict[str, Any]] = []
+    try:
+        if not args.no_warmup:
+            run_one(min([*runnable, 300]), args, nofile)  # bytecode cache, page cache
+        for rnd in range(args.rounds):
+            for count in runnable:
+                r = run_one(count, args, nofile)
+                r["round"] = rnd
+                runs.append(r)
+                print(json.dumps(r) if args.json else show(r), flush=True)
+    finally:
+        if not args.pycache:
+            shutil.rmtree(cache, ignore_errors=True)
+    if not args.json and args.rounds > 1:
+        print("# medians (range) over the rounds:")
+        print(summary(runs))
 
 
 if __name__ == "__main__":

@@ -429,3 +429,173 @@ def test_worker_and_client_on_pypy() -> None:
     assert_clean(report)
     assert by_name(report)["tcp4"]["held"] == 200
     assert by_name(report)["fds_above_1024"]["status"] == "ok"
+
+
+# --- the client process on its own ----------------------------------------------------------------
+
+
+def _client(params: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    """Run the test client as the worker does and return its "done" event."""
+    import json
+
+    from iodetect.target import selftest
+
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", selftest.CLIENT_BOOT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    first = {"source": target.source("selftest_client"), "params": {"deadline": 20, **params}}
+    proc.stdin.write((json.dumps(first) + "\n").encode())
+    proc.stdin.flush()
+    try:
+        done: dict[str, Any] = {}
+        while done.get("event") != "done":
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""  # type: ignore[union-attr]
+            done = json.loads(line)
+        proc.stdin.write(b"close\n")
+        proc.stdin.close()
+        proc.wait(timeout=timeout)
+        return done
+    finally:
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+class _EchoServer:
+    """A plain echo server in threads: the client tested against something that is not the
+    worker's loop."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=512)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn: Any) -> None:
+        with conn:
+            try:
+                while data := conn.recv(262144):
+                    conn.sendall(data)
+            except OSError:
+                pass  # the client ends every connection with a reset
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["epoll", "selectors"])
+def test_the_client_verifies_every_echo_with_either_selector(portable: bool) -> None:
+    """Linux uses epoll with one-shot registrations; macOS and Windows the selectors module:
+    both open, echo and verify every connection (four of them every size up to 1 MiB)."""
+    server = _EchoServer()
+    try:
+        done = _client(
+            {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "count": 300,
+                "batch": 16,
+                "portable": portable,
+            }
+        )
+    finally:
+        server.close()
+    assert done["ok"] is True, done
+    assert done["connections"] == 300 and done["round_trips"] == 300 + 4 * 5, done
+
+
+def test_a_refused_connection_is_a_loopback_failure() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once it is closed
+    done = _client({"host": "127.0.0.1", "port": port, "count": 10})
+    assert done["ok"] is False and done["cause"] == "loopback", done
+    assert "connection 1 of 10" in done["detail"] and "refused" in done["detail"], done
+    assert done["connected"] == 0
+
+
+def test_connections_never_accepted_are_a_timeout_that_says_so() -> None:
+    """A server that stopped accepting: its listen queue fills, the handshakes of the rest
+    never complete; the client gives up after 5 s without progress and says why."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0), backlog=1) as listener:
+        start = time.monotonic()
+        done = _client({"host": "127.0.0.1", "port": listener.getsockname()[1], "count": 50})
+    assert time.monotonic() - start < 25.0
+    assert done["ok"] is False and done["cause"] == "timeout", done
+    assert "not accepted within 5 s" in done["detail"], done
+
+
+def test_clients_started_early_are_ended_when_the_setup_fails() -> None:
+    """The clients start with the worker, before the setup is imported: a setup that fails
+    leaves none of them running. The worker runs in a session of its own, so that what is
+    left of it can be told from any other process."""
+    params = {
+        "setup_source": "raise RuntimeError('no loop today')\n",
+        "connections": 500,
+        "deadline": 20.0,
+        "budget_tcp": 12.0,
+        "client_source": target.source("selftest_client"),
+    }
+    program = target.program("selftest", params)
+    worker = subprocess.Popen(
+        [sys.executable, "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    out, _ = worker.communicate(program.text.encode(), timeout=60)
+    assert b"importing loop_setup.py failed" in out, out[-500:]
+    left = _in_session(worker.pid)
+    for pid in left:
+        os.kill(pid, 9)
+    assert left == [], "test clients outlived the worker"
+
+
+def _in_session(sid: int) -> list[int]:
+    """Processes of session `sid` still running, after a moment for them to exit."""
+    end = time.monotonic() + 5.0
+    while True:
+        pids = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    if os.getsid(int(name)) == sid and not _zombie(int(name)):
+                        pids.append(int(name))
+                except OSError:
+                    continue
+        if not pids or time.monotonic() > end:
+            return pids
+        time.sleep(0.05)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
