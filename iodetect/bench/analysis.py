@@ -108,6 +108,15 @@ class Versus:
         return self._firm(self.cheaper, self.losses, far)
 
     @property
+    def borderline(self) -> bool:
+        """The median ratio lies within BORDER of the least effect, on either side: the next run
+        may land on the other side, so neither "less" nor "no clear difference" holds firmly."""
+        if self.ratio is None:
+            return False
+        edge = 1 - stats.MIN_EFFECT
+        return stats.near_edge(self.ratio, edge) or stats.near_edge(self.ratio, 1 / edge)
+
+    @property
     def worse(self) -> bool:
         far = self.ratio is not None and self.ratio >= 1 / (1 - stats.MIN_EFFECT)
         return self._firm(self.dearer, self.wins, far)
@@ -181,7 +190,9 @@ def evidence(run: BenchRun) -> BenchEvidence:
         if v.pairs:
             found[loop] = v
     winners = {
-        k: v for k, v in found.items() if v.better and v.ratio is not None and k in STABLE_LOOPS
+        k: v
+        for k, v in found.items()
+        if v.better and not v.borderline and v.ratio is not None and k in STABLE_LOOPS
     }
     fastest = min(winners, key=lambda k: winners[k].ratio or 0.0) if winners else None
     others = [
@@ -271,7 +282,15 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
         v = loop_versus(run, loop)
         if v.ratio is None:
             continue
-        verdict = "less than" if v.better else "more than" if v.worse else "no clear difference to"
+        verdict = (
+            "borderline against"
+            if v.borderline
+            else "less than"
+            if v.better
+            else "more than"
+            if v.worse
+            else "no clear difference to"
+        )
         out.append(
             f"{loop} needs {v.ratio:.2f}x the server CPU per request of the standard loop with the "
             f"same API style: {verdict} it ({_tally(v)})"
@@ -309,9 +328,16 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
         if t is None or not loops:
             continue
         _, cheapest = stats.best(loops)
-        verdicts = {stats.compare(t, loops[n]) for n in cheapest}
+        found = [stats.verdict(t, loops[n]) for n in cheapest]
+        verdicts = {v for v, _ in found}
         verdict = (
-            "less than" if verdicts == {-1} else "more than" if verdicts == {1} else "tied with"
+            "borderline against"  # within BORDER of the edge: the next run may say either
+            if any(border for _, border in found)
+            else "less than"
+            if verdicts == {-1}
+            else "more than"
+            if verdicts == {1}
+            else "tied with"
         )
         names = ", ".join(f"{n} {loops[n].median:.1f} us" for n in sorted(cheapest))
         out.append(
