@@ -146,16 +146,17 @@ class Poller:
         import select
 
         self.sel: Optional[selectors.BaseSelector] = None
+        names = vars(select)  # what this platform's select module has
         epoll = getattr(select, "epoll", None)
         poll = getattr(select, "poll", None)
         if epoll is not None:
             ep = epoll()
-            self.IN, self.OUT = select.EPOLLIN, select.EPOLLOUT
+            self.IN, self.OUT = names["EPOLLIN"], names["EPOLLOUT"]
             self.register, self.modify, self.close = ep.register, ep.modify, ep.close
             self.wait: Callable[[float], List[Tuple[int, int]]] = ep.poll
         elif poll is not None and sys.platform != "darwin":  # macOS poll(): not for every fd
             p = poll()
-            self.IN, self.OUT = select.POLLIN, select.POLLOUT
+            self.IN, self.OUT = names["POLLIN"], names["POLLOUT"]
             self.register, self.modify = p.register, p.modify
             self.close = lambda: None
             self.wait = lambda seconds: p.poll(seconds * 1000.0)
