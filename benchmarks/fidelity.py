@@ -115,7 +115,7 @@ def table(h: dict, run) -> bool:  # type: ignore[no-untyped-def]
     env = run.environment
     print(
         f"iodetect bench: {run.started}, {run.seconds:.0f} s, placement "
-        f"{run.settings.placement}, load average {env.load} -> {env.load_after}"
+        f"{run.settings.placement}, load average {env.load_before} -> {env.load_after}"
     )
     print()
     head = f"{'ratio':38} {'reference':>9} {'harness':>8} {'iodetect':>8} {'deviation':>9}  goal"
