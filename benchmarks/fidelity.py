@@ -94,6 +94,17 @@ def bench_median(run, variant: str, workload: str) -> float | None:  # type: ign
     return cpu.median if cpu is not None else None
 
 
+def bench_pair(run, a: str, b: str, workload: str) -> tuple[float, float] | None:  # type: ignore[no-untyped-def]
+    """Two cells' medians on the footing the bench's own comparisons use (analysis.pair)."""
+    from iodetect.bench.analysis import pair
+
+    named = {v.name: v for v in run.variants()}
+    if a not in named or b not in named:
+        return None
+    got = pair(run, named[a], named[b], workload)
+    return (got[0].median, got[1].median) if got is not None else None
+
+
 def deviation(got: float | None, want: float | None) -> float | None:
     if got is None or want is None or want == 0:
         return None
@@ -120,10 +131,10 @@ def table(h: dict, run) -> bool:  # type: ignore[no-untyped-def]
     print()
     head = f"{'ratio':38} {'reference':>9} {'harness':>8} {'iodetect':>8} {'deviation':>9}  goal"
     print(head)
-    for label, (hn, hd), ((bn, bw), (bd, bdw)), ref in RATIOS:
+    for label, (hn, hd), ((bn, bw), (bd, _)), ref in RATIOS:
         hr = cells[hn]["us"] / cells[hd]["us"] if hn in cells and hd in cells else None
-        a, b = bench_median(run, bn, bw), bench_median(run, bd, bdw)
-        br = a / b if a is not None and b else None
+        got = bench_pair(run, bn, bd, bw)
+        br = got[0] / got[1] if got is not None and got[1] else None
         dev = deviation(br, hr)
         met = dev is not None and abs(dev) <= RATIO_GOAL
         ok = ok and met
@@ -133,10 +144,9 @@ def table(h: dict, run) -> bool:  # type: ignore[no-untyped-def]
             f"{'met' if met else 'NOT met'} (10 %)"
         )
     hp = harness.idle_penalties(cells)
-    base = bench_median(run, "asyncio epoll Protocol", "idle900")
     for sel, ref in IDLE:
-        got = bench_median(run, f"asyncio {sel} Protocol", "idle900")
-        bp = got - base if got is not None and base is not None else None
+        got = bench_pair(run, f"asyncio {sel} Protocol", "asyncio epoll Protocol", "idle900")
+        bp = got[0] - got[1] if got is not None else None
         dev = deviation(bp, hp.get(sel))
         met = dev is not None and abs(dev) <= IDLE_GOAL
         ok = ok and met

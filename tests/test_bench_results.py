@@ -524,3 +524,28 @@ def test_a_loop_at_the_edge_of_the_least_effect_is_borderline_and_not_chosen() -
         assert evidence(run).fastest_loop == fastest, factor
         line = next(x for x in conclusions(run) if x.startswith("uvloop needs"))
         assert ("borderline against it" in line) == (fastest is None), line
+
+
+def test_two_cells_are_compared_on_one_footing() -> None:
+    """A cell with windows at full speed against one slowed in every process: both are compared
+    over every window, never the fast windows of one against the slow windows of the other."""
+    from iodetect.bench.analysis import loop_versus, pair
+
+    # The standard loop: 5 processes, each a window at full speed (10 us) and a slowed one
+    # (15 us). uvloop: slowed in every window (14 us), as a busy host leaves some cells.
+    std = windows(*[(r, 10.0, True) for r in range(1, 6)], *[(r, 15.0, False) for r in range(1, 6)])
+    uv = windows(*[(r, 14.0, False) for r in range(1, 6)])
+    cells = [Cell(STD["protocol"], "pingpong", std), Cell(UV["protocol"], "pingpong", uv)]
+    run = run_of(cells)
+    got = pair(run, UV["protocol"], STD["protocol"], "pingpong")
+    assert got is not None
+    assert got[0].median == pytest.approx(14.0) and got[1].median == pytest.approx(12.5)
+    assert loop_versus(run, "uvloop").ratio == pytest.approx(14.0 / 12.5)
+    # Both at full speed: the windows at full speed of both.
+    uv_fast = windows(
+        *[(r, 7.0, True) for r in range(1, 6)], *[(r, 14.0, False) for r in range(1, 6)]
+    )
+    run = run_of([cells[0], Cell(UV["protocol"], "pingpong", uv_fast)])
+    got = pair(run, UV["protocol"], STD["protocol"], "pingpong")
+    assert got is not None
+    assert (got[0].median, got[1].median) == pytest.approx((7.0, 10.0))
