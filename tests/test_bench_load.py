@@ -27,9 +27,9 @@ def echo(conn: socket.socket, seen: list[int]) -> None:
             return
         buf += data
         while len(buf) >= 100:
+            seen[0] += 1  # before the echo: the client may count it as soon as it is sent
             conn.sendall(buf[:100])
             buf = buf[100:]
-            seen[0] += 1
 
 
 def in_two_parts(conn: socket.socket, seen: list[int]) -> None:
@@ -41,11 +41,11 @@ def in_two_parts(conn: socket.socket, seen: list[int]) -> None:
             return
         buf += data
         while len(buf) >= 100:
+            seen[0] += 1
             conn.sendall(buf[:30])
             time.sleep(0.001)
             conn.sendall(buf[30:100])
             buf = buf[100:]
-            seen[0] += 1
 
 
 def corrupt(conn: socket.socket, seen: list[int]) -> None:
