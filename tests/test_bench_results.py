@@ -467,3 +467,85 @@ def test_a_loop_is_better_by_a_sign_test_over_its_pairs() -> None:
     # Three pairs are too few for a sign test: all three must agree.
     assert Versus(0.6, 1, 2, 0, cheaper=3).better and not Versus(0.6, 1, 2, 0, cheaper=2).better
     assert [stats.sign_needed(n) for n in (1, 4, 5, 9, 12)] == [None, None, 5, 8, 10]
+
+
+def test_a_verdict_near_its_edge_is_borderline() -> None:
+    def around(median: float, width: float = 0.01) -> stats.Summary:
+        return stats.Summary(median, median * (1 - width), median * (1 + width), 5)
+
+    b = around(10.0)
+    assert stats.verdict(around(5.0), b) == (-1, False)  # far below: firmly less
+    assert stats.verdict(around(10.0), b) == (0, False)  # the same: firmly tied
+    assert stats.verdict(around(20.0), b) == (1, False)
+    # The edge is a median 10 % lower with the intervals apart: around it, on both sides,
+    # the verdict is borderline, and it is the same verdict on both sides.
+    for median in (8.7, 8.9, 9.0, 9.1, 9.3):
+        assert stats.verdict(around(median), b) == (-1, True), median
+    assert stats.verdict(around(8.4), b) == (-1, False)  # 5 % past the edge: firm again
+    assert stats.verdict(around(9.6), b) == (0, False)
+    # Intervals that only just overlap or only just part are borderline too.
+    assert stats.verdict(stats.Summary(8.0, 7.5, 9.85, 5), b)[1]
+    assert stats.verdict(stats.Summary(8.0, 7.5, 9.95, 5), b)[1]
+    assert stats.near_edge(0.9, 0.9) and stats.near_edge(0.88, 0.9) and stats.near_edge(0.92, 0.9)
+    assert not stats.near_edge(0.85, 0.9) and not stats.near_edge(0.95, 0.9)
+
+
+def test_threads_at_the_edge_of_the_cheapest_loop_say_borderline_in_both_runs() -> None:
+    """Two quick runs 2 % apart put threads just beyond and just within the edge against the
+    cheapest loop: "less than" in one, "tied with" in the other. Both now say borderline."""
+
+    def threads_line(threads_us: float) -> str:
+        run = typical()
+        cells = [c for c in run.cells if c.variant != Variant("threads")]
+        t = threads_us
+        cells.append(Cell(Variant("threads"), "pingpong", samples(t, t, t * 1.01, t * 0.99, t)))
+        out = conclusions(run_of(cells))
+        return next(line for line in out if line.startswith("the blocking thread"))
+
+    cheapest = 15.0 * 0.5 * 1.01  # uvloop Protocol's upper end at ping-pong in typical()
+    first, second = threads_line(cheapest * 0.89), threads_line(cheapest * 0.91)
+    assert "borderline against the cheapest" in first
+    assert "borderline against the cheapest" in second
+    assert "less than the cheapest" in threads_line(5.0)
+    assert "tied with the cheapest" in threads_line(7.5)
+    assert "more than the cheapest" in threads_line(12.0)
+
+
+def test_a_loop_at_the_edge_of_the_least_effect_is_borderline_and_not_chosen() -> None:
+    from iodetect.bench.analysis import Versus
+
+    assert Versus(0.89, 4, 5, 0, cheaper=9).borderline
+    assert Versus(0.92, 4, 5, 0, cheaper=9).borderline
+    assert Versus(1.12, 0, 5, 4, dearer=9).borderline
+    assert not Versus(0.80, 4, 5, 0, cheaper=9).borderline
+    assert not Versus(1.0, 0, 9, 0).borderline
+    for factor, fastest in ((0.5, "uvloop"), (0.89, None), (0.91, None)):
+        run = typical(uv_factor=factor)
+        assert evidence(run).fastest_loop == fastest, factor
+        line = next(x for x in conclusions(run) if x.startswith("uvloop needs"))
+        assert ("borderline against it" in line) == (fastest is None), line
+
+
+def test_two_cells_are_compared_on_one_footing() -> None:
+    """A cell with windows at full speed against one slowed in every process: both are compared
+    over every window, never the fast windows of one against the slow windows of the other."""
+    from iodetect.bench.analysis import loop_versus, pair
+
+    # The standard loop: 5 processes, each a window at full speed (10 us) and a slowed one
+    # (15 us). uvloop: slowed in every window (14 us), as a busy host leaves some cells.
+    std = windows(*[(r, 10.0, True) for r in range(1, 6)], *[(r, 15.0, False) for r in range(1, 6)])
+    uv = windows(*[(r, 14.0, False) for r in range(1, 6)])
+    cells = [Cell(STD["protocol"], "pingpong", std), Cell(UV["protocol"], "pingpong", uv)]
+    run = run_of(cells)
+    got = pair(run, UV["protocol"], STD["protocol"], "pingpong")
+    assert got is not None
+    assert got[0].median == pytest.approx(14.0) and got[1].median == pytest.approx(12.5)
+    assert loop_versus(run, "uvloop").ratio == pytest.approx(14.0 / 12.5)
+    # Both at full speed: the windows at full speed of both.
+    uv_fast = windows(
+        *[(r, 7.0, True) for r in range(1, 6)], *[(r, 14.0, False) for r in range(1, 6)]
+    )
+    run = run_of([cells[0], Cell(UV["protocol"], "pingpong", uv_fast)])
+    got = pair(run, UV["protocol"], STD["protocol"], "pingpong")
+    assert got is not None
+    assert (got[0].median, got[1].median) == pytest.approx((7.0, 10.0))

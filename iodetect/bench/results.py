@@ -144,11 +144,20 @@ class Cell:
         return tuple(s for s in self.samples if s.full_speed)
 
     @property
+    def at_full_speed(self) -> bool:
+        """Did at least MIN_COMPARED processes run windows at full speed?"""
+        return len({s.round for s in self.full}) >= MIN_COMPARED
+
+    @property
     def used(self) -> tuple[Sample, ...]:
         """The windows the figures come from: those at full speed, or every window when fewer
         than MIN_COMPARED processes ran any at full speed (the cell is then unstable)."""
-        full = self.full
-        return full if len({s.round for s in full}) >= MIN_COMPARED else self.samples
+        return self.full if self.at_full_speed else self.samples
+
+    def cpu_over(self, full: bool) -> Summary | None:
+        """Server CPU us per request over the windows at full speed (full) or over every one."""
+        windows = self.full if full else self.samples
+        return median_interval(by_process([(s.round, s.cpu_us) for s in windows]))
 
     @property
     def cpu(self) -> Summary | None:

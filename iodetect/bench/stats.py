@@ -41,6 +41,10 @@ CONFIDENCE = 0.90  # of the interval of a cell's median
 MIN_PROCESSES = 5  # processes with windows at full speed a stable cell needs (5: a 94 % interval)
 MIN_COMPARED = 3  # processes a cell needs before it takes part in a comparison
 SIGN_LEVEL = 0.05  # one-sided sign test over paired comparisons (a loop against another)
+# A verdict whose figures lie within BORDER of its edge is borderline: two quick runs in a row
+# agree on a stable cell within about 2 %, so a verdict decided by less than 5 % can flip
+# between them ("less than" one run, "tied with" the next), where "borderline" does not.
+BORDER = 0.05
 
 
 @dataclass(frozen=True)
@@ -148,17 +152,31 @@ def summarize(values: Sequence[float]) -> Summary | None:
     )
 
 
-def compare(a: Summary, b: Summary) -> int:
+def compare(a: Summary, b: Summary, margin: float = 0.0) -> int:
     """-1 when a is lower beyond the spread, 1 when b is, 0 for a tie.
 
     Beyond the spread means the interquartile ranges do not overlap and the medians differ by
     MIN_EFFECT at least: a smaller gap is what one run differs from the next on a noisy host.
+    A positive `margin` asks for that much more on both counts, a negative one for less.
     """
-    if a.high < b.low and a.median <= b.median * (1 - MIN_EFFECT):
+    k = 1 + margin
+    if a.high * k < b.low and a.median * k <= b.median * (1 - MIN_EFFECT):
         return -1
-    if b.high < a.low and b.median <= a.median * (1 - MIN_EFFECT):
+    if b.high * k < a.low and b.median * k <= a.median * (1 - MIN_EFFECT):
         return 1
     return 0
+
+
+def verdict(a: Summary, b: Summary) -> tuple[int, bool]:
+    """compare()'s verdict, and whether it is borderline: a figure moved by BORDER (either way)
+    would change it. A borderline verdict is the looser one (a win or a loss, not a tie)."""
+    firm, loose = compare(a, b, BORDER), compare(a, b, -BORDER)
+    return loose, firm != loose
+
+
+def near_edge(ratio: float, edge: float) -> bool:
+    """Is a ratio within BORDER of a band's edge, on either side?"""
+    return edge / (1 + BORDER) < ratio < edge * (1 + BORDER)
 
 
 def ratio(a: Summary, b: Summary) -> float:
