@@ -6,10 +6,10 @@ import dataclasses
 import json
 import types
 import typing
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from iodetect.errors import InputError
+from iodetect.record import frozen
 
 SCHEMA_VERSION = 1
 FACTS_KIND = "iodetect.facts"
@@ -50,7 +50,7 @@ class FactsError(InputError):
     """Facts that cannot be read: malformed JSON, wrong kind or schema version, bad field."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Host:
     platform: str  # sys.platform: linux, darwin, win32, freebsd14, sunos5, ...
     os_name: str | None = None  # platform.system()
@@ -64,7 +64,7 @@ class Host:
     wsl: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class Interpreter:
     implementation: str  # cpython, pypy, ...
     version: tuple[int, int, int]  # the Python language version
@@ -87,14 +87,14 @@ class Interpreter:
         return f"{name} {short}{extra}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Selector:
     name: SelectorName
     available: bool
     reason: str | None = None  # why not, when unavailable
 
 
-@dataclass(frozen=True)
+@frozen
 class Asyncio:
     default_loop: str | None  # class name that asyncio.new_event_loop() gives
     default_selector: str | None  # its selector class name, None for a proactor loop
@@ -108,7 +108,7 @@ class Asyncio:
     has_eventloop_alias: bool  # asyncio.EventLoop exists (3.13+)
 
 
-@dataclass(frozen=True)
+@frozen
 class Loop:
     name: LoopName
     installed: str | None  # version from package metadata, None when not installed
@@ -125,14 +125,14 @@ class Loop:
         return self.installed is not None and bool(self.importable) and self.supported
 
 
-@dataclass(frozen=True)
+@frozen
 class SelectCeiling:
     limit: int | None  # highest descriptor count (Windows: sockets) select() accepts
     verified: bool  # True when an experiment hit the ceiling here
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Limits:
     nofile_soft: int | None = None  # RLIMIT_NOFILE; -1 (UNLIMITED) stands for RLIM_INFINITY
     nofile_hard: int | None = None
@@ -153,26 +153,26 @@ def show_limit(value: int | None) -> str:
     return "unlimited" if value == UNLIMITED else str(value)
 
 
-@dataclass(frozen=True)
+@frozen
 class Kernel:
     somaxconn: int | None = None
     ip_local_port_range: tuple[int, int] | None = None
     tcp_max_syn_backlog: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Library:
     name: str  # distribution name
     version: str
 
 
-@dataclass(frozen=True)
+@frozen
 class ProbeError:
     probe: str  # which fact could not be read
     error: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Facts:
     host: Host
     interpreter: Interpreter
