@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from typing import Any, Literal, TypeVar
@@ -220,6 +219,8 @@ def to_dict(facts: Facts) -> dict[str, Any]:
 
 
 def to_json(facts: Facts, indent: int | None = 2) -> str:
+    import json
+
     return json.dumps(to_dict(facts), indent=indent)
 
 

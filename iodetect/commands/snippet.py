@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import NoReturn, Optional
 
@@ -136,6 +135,8 @@ def snippet(
     )
     text = render.render(plan, facts, fallback=fallback, command=command + " > loop_setup.py")
     if check is not None:
+        import shlex
+
         source = "".join(
             f" {flag} {shlex.quote(str(value))}"
             for flag, value in (("--facts", facts_file), ("--python", python))
@@ -172,6 +173,8 @@ def snippet(
 
 def _check(path: Path, text: str, command: str) -> NoReturn:
     """`--check FILE`: exit 0 when FILE is `text`, 1 with the diff on stdout, 2 if unreadable."""
+    import shlex
+
     from iodetect.drift import compare, read_module
     from iodetect.errors import InputError
 
@@ -204,6 +207,8 @@ def _args(
     bench_file: Path | None,
 ) -> str:
     """The options that shaped the module, for its header (values are checked by then)."""
+    import shlex
+
     parts = []
     if platform:
         parts.append(f"--platform {platform}")
