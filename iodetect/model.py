@@ -261,14 +261,30 @@ def _plain(value: Any) -> Any:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+_TYPES: dict[str, Any] = {}  # an annotation's text -> the type it names
+
+
+def hints(cls: type) -> dict[str, Any]:
+    """The field types of a model class, as typing.get_type_hints() gives them, at less cost:
+    each distinct annotation text ("str | None" is most of them) is evaluated once, here."""
+    found = _HINTS.get(cls)
+    if found is None:
+        found = _HINTS[cls] = {}
+        for f in dataclasses.fields(cls):
+            text = f.type
+            if not isinstance(text, str):  # not written as text: the type itself
+                found[f.name] = text
+                continue
+            if text not in _TYPES:
+                _TYPES[text] = eval(text, globals())  # the model's own annotations
+            found[f.name] = _TYPES[text]
+    return found
 
 
 def _build(cls: type[T], data: Any, path: str) -> T:
     if not isinstance(data, dict):
         raise FactsError(f"{path}: expected an object, got {type(data).__name__}")
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    hints_of = hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -279,7 +295,7 @@ def _build(cls: type[T], data: Any, path: str) -> T:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise FactsError(f"{path}: missing field {name!r}")
             continue
-        kwargs[name] = _convert(hints[name], data[name], f"{path}.{name}")
+        kwargs[name] = _convert(hints_of[name], data[name], f"{path}.{name}")
     return cls(**kwargs)
 
 

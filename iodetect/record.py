@@ -113,6 +113,10 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
 
     def __init__(self: object, *args: Any, **kwargs: Any) -> None:
         given = len(args)
+        if given == len(names) and not kwargs:  # every field given in order: most records
+            for name, value in zip(names, args):
+                _set(self, name, value)
+            return
         if given > len(names):
             takes = (
                 f"{len(names) + 1}"
