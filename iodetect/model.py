@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from typing import Any, Literal, TypeVar
@@ -261,23 +262,27 @@ def _plain(value: Any) -> Any:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
-_TYPES: dict[str, Any] = {}  # an annotation's text -> the type it names
+_TYPES: dict[tuple[str, str], Any] = {}  # (module, an annotation's text) -> the type it names
 
 
 def hints(cls: type) -> dict[str, Any]:
-    """The field types of a model class, as typing.get_type_hints() gives them, at less cost:
-    each distinct annotation text ("str | None" is most of them) is evaluated once, here."""
+    """The field types of a dataclass of facts, as typing.get_type_hints() gives them, at less
+    cost: each distinct annotation text of a module ("str | None" is most of them) is evaluated
+    once, in that module's namespace."""
     found = _HINTS.get(cls)
     if found is None:
-        found = _HINTS[cls] = {}
+        found = {}
+        namespace = sys.modules[cls.__module__].__dict__
         for f in dataclasses.fields(cls):
             text = f.type
             if not isinstance(text, str):  # not written as text: the type itself
                 found[f.name] = text
                 continue
-            if text not in _TYPES:
-                _TYPES[text] = eval(text, globals())  # the model's own annotations
-            found[f.name] = _TYPES[text]
+            key = (cls.__module__, text)
+            if key not in _TYPES:
+                _TYPES[key] = eval(text, namespace)  # a class's own annotation
+            found[f.name] = _TYPES[key]
+        _HINTS[cls] = found
     return found
 
 
