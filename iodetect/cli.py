@@ -12,45 +12,67 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from iodetect import __version__, errors, output
 
-app = typer.Typer(
-    name="iodetect",
-    help=(
-        "Which I/O mechanism and asyncio event loop a network service should use on this host, "
-        "the setup code for it, a live socket self-test, and measurements.\n\n"
-        "Exit codes: 0 ok, 1 a check failed (or, of several targets, one unreachable), 2 usage "
-        "or input error or an unreachable target, "
-        "130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 141 stdout closed."
-    ),
-    no_args_is_help=True,
-    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, PowerShell)
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+if TYPE_CHECKING:
+    import typer
+
+HELP = (
+    "Which I/O mechanism and asyncio event loop a network service should use on this host, "
+    "the setup code for it, a live socket self-test, and measurements.\n\n"
+    "Exit codes: 0 ok, 1 a check failed (or, of several targets, one unreachable), 2 usage "
+    "or input error or an unreachable target, "
+    "130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 141 stdout closed."
 )
+_app: list[typer.Typer] = []  # the one app, made on first use: quick command lines need none
 
 
-def _version(value: bool) -> None:
-    if value:
-        output.echo(f"iodetect {__version__}")
-        raise typer.Exit()
+def application() -> typer.Typer:
+    """The typer app with its root options; commands are added by register()."""
+    if _app:
+        return _app[0]
+    import typer
+
+    app = typer.Typer(
+        name="iodetect",
+        help=HELP,
+        no_args_is_help=True,
+        # --install-completion and --show-completion (bash, zsh, fish, PowerShell)
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
+    def _version(value: bool) -> None:
+        if value:
+            output.echo(f"iodetect {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        """iodetect: the right event loop for this host, with evidence."""
+
+    _app.append(app)
+    return app
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """iodetect: the right event loop for this host, with evidence."""
+def __getattr__(name: str) -> Any:
+    if name == "app":  # iodetect.cli.app, as before it was made on first use
+        return application()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Each command module registers itself: register(app) adds its command. A command line that
 # names one imports only its module (typer reads the signature of every command registered,
 # and the modules import what their commands need); help and anything else get them all.
+# Before that, iodetect.commands.quick runs the plain command lines of report --json and
+# snippet without typer (see there).
 COMMANDS = {
     "report": "report",
     "snippet": "snippet",
@@ -69,11 +91,38 @@ def register(argv: Sequence[str]) -> None:
     """Register the command `argv` starts with, or every command when it starts with none."""
     import importlib
 
+    app = application()
     names = [argv[0]] if argv and argv[0] in COMMANDS else list(COMMANDS)
     for name in names:
         if name not in _registered:
             _registered.add(name)
             importlib.import_module(f"iodetect.commands.{COMMANDS[name]}").register(app)
+
+
+def _framework(name: str, *also: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """typer's exception class `name` (and `also`) for an except clause; typer's only once it
+    was imported (by a command line the quick path did not take)."""
+    typer = sys.modules.get("typer")
+    return (getattr(typer, name), *also) if typer is not None else also
+
+
+def _invoke(args: list[str]) -> Any:
+    """Run the command line: the quick path when it takes it, else typer. A quick command
+    ends as typer would end it: an interrupt is exit 130, an end of input an abort."""
+    from iodetect.commands import quick
+
+    direct = quick.command(args)
+    if direct is None:
+        register(args)
+        return application()(args=args, standalone_mode=False, prog_name="iodetect")
+    try:
+        direct()
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except EOFError:
+        output.note("")
+        raise KeyboardInterrupt from None
+    return errors.EXIT_OK
 
 
 STOP_SIGNALS = tuple(
@@ -101,8 +150,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         try:
-            register(args)
-            code = app(args=args, standalone_mode=False, prog_name="iodetect")
+            code = _invoke(args)
             output.flush()
         finally:
             # Nothing of a target outlives the command, whatever happened; a command that
@@ -122,15 +170,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         if str(exc):
             output.note(f"iodetect: error: {exc}")
         return exc.exit_code
-    except typer.TyperException as exc:  # usage and parameter errors
+    except _framework("TyperException") as exc:  # usage and parameter errors
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
             output.echo(ctx.get_help())
             return errors.EXIT_OK
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        output.note(f"iodetect: error: {exc.format_message()}{hint}")
+        output.note(f"iodetect: error: {exc.format_message()}{hint}")  # type: ignore[attr-defined]
         return int(getattr(exc, "exit_code", errors.EXIT_USAGE))
-    except (typer.Abort, KeyboardInterrupt):
+    except _framework("Abort", KeyboardInterrupt):
         output.note("iodetect: interrupted; every target process was stopped")
         return 128 + signal.SIGINT
     except BrokenPipeError:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+import sys
 import types
 import typing
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from iodetect.errors import InputError
+from iodetect.record import frozen
 
 SCHEMA_VERSION = 1
 FACTS_KIND = "iodetect.facts"
@@ -50,7 +50,7 @@ class FactsError(InputError):
     """Facts that cannot be read: malformed JSON, wrong kind or schema version, bad field."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Host:
     platform: str  # sys.platform: linux, darwin, win32, freebsd14, sunos5, ...
     os_name: str | None = None  # platform.system()
@@ -64,7 +64,7 @@ class Host:
     wsl: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class Interpreter:
     implementation: str  # cpython, pypy, ...
     version: tuple[int, int, int]  # the Python language version
@@ -87,14 +87,14 @@ class Interpreter:
         return f"{name} {short}{extra}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Selector:
     name: SelectorName
     available: bool
     reason: str | None = None  # why not, when unavailable
 
 
-@dataclass(frozen=True)
+@frozen
 class Asyncio:
     default_loop: str | None  # class name that asyncio.new_event_loop() gives
     default_selector: str | None  # its selector class name, None for a proactor loop
@@ -108,7 +108,7 @@ class Asyncio:
     has_eventloop_alias: bool  # asyncio.EventLoop exists (3.13+)
 
 
-@dataclass(frozen=True)
+@frozen
 class Loop:
     name: LoopName
     installed: str | None  # version from package metadata, None when not installed
@@ -125,14 +125,14 @@ class Loop:
         return self.installed is not None and bool(self.importable) and self.supported
 
 
-@dataclass(frozen=True)
+@frozen
 class SelectCeiling:
     limit: int | None  # highest descriptor count (Windows: sockets) select() accepts
     verified: bool  # True when an experiment hit the ceiling here
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Limits:
     nofile_soft: int | None = None  # RLIMIT_NOFILE; -1 (UNLIMITED) stands for RLIM_INFINITY
     nofile_hard: int | None = None
@@ -153,26 +153,26 @@ def show_limit(value: int | None) -> str:
     return "unlimited" if value == UNLIMITED else str(value)
 
 
-@dataclass(frozen=True)
+@frozen
 class Kernel:
     somaxconn: int | None = None
     ip_local_port_range: tuple[int, int] | None = None
     tcp_max_syn_backlog: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Library:
     name: str  # distribution name
     version: str
 
 
-@dataclass(frozen=True)
+@frozen
 class ProbeError:
     probe: str  # which fact could not be read
     error: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Facts:
     host: Host
     interpreter: Interpreter
@@ -220,6 +220,8 @@ def to_dict(facts: Facts) -> dict[str, Any]:
 
 
 def to_json(facts: Facts, indent: int | None = 2) -> str:
+    import json
+
     return json.dumps(to_dict(facts), indent=indent)
 
 
@@ -260,14 +262,34 @@ def _plain(value: Any) -> Any:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+_TYPES: dict[tuple[str, str], Any] = {}  # (module, an annotation's text) -> the type it names
+
+
+def hints(cls: type) -> dict[str, Any]:
+    """The field types of a dataclass of facts, as typing.get_type_hints() gives them, at less
+    cost: each distinct annotation text of a module ("str | None" is most of them) is evaluated
+    once, in that module's namespace."""
+    found = _HINTS.get(cls)
+    if found is None:
+        found = {}
+        namespace = sys.modules[cls.__module__].__dict__
+        for f in dataclasses.fields(cls):
+            text = f.type
+            if not isinstance(text, str):  # not written as text: the type itself
+                found[f.name] = text
+                continue
+            key = (cls.__module__, text)
+            if key not in _TYPES:
+                _TYPES[key] = eval(text, namespace)  # a class's own annotation
+            found[f.name] = _TYPES[key]
+        _HINTS[cls] = found
+    return found
 
 
 def _build(cls: type[T], data: Any, path: str) -> T:
     if not isinstance(data, dict):
         raise FactsError(f"{path}: expected an object, got {type(data).__name__}")
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    hints_of = hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -278,7 +300,7 @@ def _build(cls: type[T], data: Any, path: str) -> T:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise FactsError(f"{path}: missing field {name!r}")
             continue
-        kwargs[name] = _convert(hints[name], data[name], f"{path}.{name}")
+        kwargs[name] = _convert(hints_of[name], data[name], f"{path}.{name}")
     return cls(**kwargs)
 
 

@@ -73,7 +73,7 @@ class Product:
 
 # Spaces at the end of a line, before any colour codes that end it: rich pads table cells and
 # justified lines to the width, which a log or a diff then carries as trailing spaces.
-_TRAILING = re.compile(r" +((?:\x1b\[[0-9;]*m)*)(?=\n)")
+_TRAILING = r" +((?:\x1b\[[0-9;]*m)*)(?=\n)"  # compiled on first use
 
 
 class Trimmed(Product):
@@ -81,14 +81,14 @@ class Trimmed(Product):
     padding stays: a live display overwrites with it.)"""
 
     def write(self, text: str) -> int:
-        return super().write(_TRAILING.sub(r"\1", text))
+        return super().write(re.sub(_TRAILING, r"\1", text))
 
 
 class TrimmedErr:
     """stderr for rich, likewise trimmed when it is not a terminal."""
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text if self.isatty() else _TRAILING.sub(r"\1", text))
+        return sys.stderr.write(text if self.isatty() else re.sub(_TRAILING, r"\1", text))
 
     def flush(self) -> None:
         sys.stderr.flush()

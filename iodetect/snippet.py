@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
 
 from iodetect.catalog import limits, loops
 from iodetect.catalog.cpython import minors_text
 from iodetect.model import Facts
 from iodetect.recommend import SELECTOR_CLASSES, Plan, PythonRange
 from iodetect.recommend.idiom import Span, run_idioms
+from iodetect.record import frozen
 from iodetect.text import clean
 
 # PEP 8's line length, under the 88 of black and ruff format: no statement is ever wrapped
@@ -99,7 +99,7 @@ def escape(value: object, limit: int = 200) -> str:
     return re.sub(r'[^\x20-\x7e]|["\\]', "?", clean(value, limit))
 
 
-@dataclass(frozen=True)
+@frozen
 class _Shape:
     """What the module looks like: the plan and the options, read once."""
 

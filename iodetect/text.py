@@ -11,7 +11,6 @@ through `escape()`, never into a markup string as they are.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Sequence
 from typing import Literal
 
@@ -33,8 +32,9 @@ _UNSAFE = (
 )
 _DROPPED = {c: None for c in _UNSAFE if c not in _SPACES}
 _TABLE = {**_DROPPED, **_SPACES}
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_ESCAPED = re.compile("[" + "".join(re.escape(chr(c)) for c in _UNSAFE) + "\ud800-\udfff]")
+# Patterns as text: re compiles (and caches) each on first use, not at every start-up.
+_SURROGATE = "[\ud800-\udfff]"
+_ESCAPED = "[" + "".join(re.escape(chr(c)) for c in _UNSAFE) + "\ud800-\udfff]"
 SHOWN_LIMIT = 2000  # characters of one outside string shown at most
 Controls = Literal["drop", "escape"]
 
@@ -59,9 +59,9 @@ def clean(value: object, limit: int = SHOWN_LIMIT, *, controls: Controls = "drop
     if len(text) > 4 * limit:  # long input: cut before the work, not after
         text = text[: 4 * limit]
     if controls == "escape":
-        text = _ESCAPED.sub(_escaped, text)
+        text = re.sub(_ESCAPED, _escaped, text)
     else:
-        text = _SURROGATE.sub("\ufffd", text.translate(_TABLE))
+        text = re.sub(_SURROGATE, "\ufffd", text.translate(_TABLE))
     if len(text) > limit:
         text = text[: max(0, limit - 3)] + "..."
     return text
@@ -78,19 +78,21 @@ def escape(value: object, limit: int = SHOWN_LIMIT) -> str:
 
 HIDDEN = "***"
 # An environment assignment (`env TOKEN=... python3`, `docker exec -e KEY=...`).
-_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
+_ASSIGNMENT = r"(?s)^([A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$"
 # A short option with its value glued on (`-eTOKEN=x`, `-oProxyCommand=...`).
-_SHORT_GLUED = re.compile(r"^(-[A-Za-z])([A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
+_SHORT_GLUED = r"(?s)^(-[A-Za-z])([A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$"
 # A long option with its value (`--password=x`, `--env=TOKEN=x`, `--workers=4`).
-_LONG = re.compile(r"^(--?[A-Za-z0-9][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
+_LONG = r"(?s)^(--?[A-Za-z0-9][A-Za-z0-9_.\-]*)=(.*)$"
 # Words in a name that say its value is a secret.
-_SECRET_NAME = re.compile(r"pass|token|secret|auth|credential|key", re.IGNORECASE)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]+@")
+_SECRET_NAME = r"(?i)pass|token|secret|auth|credential|key"
+_URL_CREDENTIALS = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]+@"
 # A word that carries an HTTP credential whatever option it follows: a header that names one
 # (`-H 'Authorization: ...'`, `X-Api-Key: ...`, `Cookie: ...`) or a Bearer/Basic value.
-_CREDENTIAL_TEXT = re.compile(
-    r"^[\w-]*(auth|token|key|secret|pass|cookie)[\w-]*\s*:|\b(bearer|basic)\s+\S", re.IGNORECASE
-)
+_CREDENTIAL_TEXT = r"(?i)^[\w-]*(auth|token|key|secret|pass|cookie)[\w-]*\s*:|\b(bearer|basic)\s+\S"
+
+
+def _hide_url_credentials(word: str) -> str:
+    return re.sub(_URL_CREDENTIALS, lambda u: u.group("scheme") + HIDDEN + "@", word)
 
 
 def _ssh_option(value: str) -> bool:
@@ -121,36 +123,36 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             out.append(word)
             hide_next = True
             continue
-        m = _ASSIGNMENT.match(word)
+        m = re.match(_ASSIGNMENT, word)
         if m:
             shown = after_o and _ssh_option(m.group(2))
             out.append(word if shown else f"{m.group(1)}={HIDDEN}")
             continue
-        g = _SHORT_GLUED.match(word)
+        g = re.match(_SHORT_GLUED, word)
         if g:
             shown = g.group(1) == "-o" and _ssh_option(g.group(3))
             out.append(word if shown else f"{g.group(1)}{g.group(2)}={HIDDEN}")
             continue
-        long = _LONG.match(word)
+        long = re.match(_LONG, word)
         if long:
             name, value = long.groups()
             if (
-                _SECRET_NAME.search(name)
-                or _ASSIGNMENT.match(value)
-                or _CREDENTIAL_TEXT.search(value)
+                re.search(_SECRET_NAME, name)
+                or re.match(_ASSIGNMENT, value)
+                or re.search(_CREDENTIAL_TEXT, value)
             ):
                 out.append(f"{name}={HIDDEN}")
             else:
-                out.append(_URL_CREDENTIALS.sub(lambda u: u.group("scheme") + HIDDEN + "@", word))
+                out.append(_hide_url_credentials(word))
             continue
-        if word.startswith("-") and _SECRET_NAME.search(word):
+        if word.startswith("-") and re.search(_SECRET_NAME, word):
             out.append(word)
             hide_next = True
             continue
-        if _CREDENTIAL_TEXT.search(word):
+        if re.search(_CREDENTIAL_TEXT, word):
             out.append(HIDDEN)
             continue
-        out.append(_URL_CREDENTIALS.sub(lambda u: u.group("scheme") + HIDDEN + "@", word))
+        out.append(_hide_url_credentials(word))
     return out
 
 
@@ -159,6 +161,8 @@ def show_command(
 ) -> str:
     """A command line as it may be shown or saved: secrets hidden, each word quoted as a shell
     would need it (one argument with a space cannot pass for two), then `clean()`ed."""
+    import shlex
+
     if command is None:
         return ""
     if isinstance(command, str):

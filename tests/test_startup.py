@@ -1,17 +1,29 @@
 """What the quick commands import: only what they need (benchmarks/startup.py measures the cost).
 
-`report --json` and `snippet` run on every deploy and in editors' tasks: they import neither
-rich (drawing for people), nor the other commands, nor the transport to other interpreters.
+`report --json` and `snippet` run on every deploy and in editors' tasks. Their plain command
+lines run without typer (iodetect.commands.quick); none of them imports rich (drawing for
+people), the other commands, or the transport to other interpreters. Whichever path a command
+line takes, its output is the same, byte for byte.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
+
+from iodetect import model
+from iodetect.commands import quick
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTS = sorted((ROOT / "tests" / "hosts").glob("*.json"))
+LINUX = str(ROOT / "tests" / "hosts" / "linux.json")
 
 # Modules the machine-readable and code-writing commands must not import.
 HEAVY = (
@@ -32,6 +44,49 @@ HEAVY = (
     "tempfile",
     "secrets",
 )
+# ... and, on a plain command line, neither typer nor the typer commands.
+FRAMEWORK = ("typer", "iodetect.commands._common", "iodetect.commands.report")
+FRAMEWORK += ("iodetect.commands.snippet",)
+
+# The whole of iodetect that the plain `report --json` imports: the graph, pinned. A module
+# added here is start-up time for every deploy: measure it (benchmarks/startup.py) first.
+REPORT_JSON = {
+    "iodetect",
+    "iodetect.catalog",
+    "iodetect.catalog.advisories",
+    "iodetect.catalog.apis",
+    "iodetect.catalog.cpython",
+    "iodetect.catalog.libraries",
+    "iodetect.catalog.limits",
+    "iodetect.catalog.loops",
+    "iodetect.catalog.mechanisms",
+    "iodetect.catalog.platforms",
+    "iodetect.catalog.records",
+    "iodetect.catalog.support",
+    "iodetect.cli",
+    "iodetect.commands",
+    "iodetect.commands._support",
+    "iodetect.commands.quick",
+    "iodetect.errors",
+    "iodetect.model",
+    "iodetect.output",
+    "iodetect.probe",
+    "iodetect.recommend",
+    "iodetect.recommend.core",
+    "iodetect.recommend.idiom",
+    "iodetect.recommend.limits",
+    "iodetect.recommend.loop",
+    "iodetect.recommend.needs",
+    "iodetect.recommend.plan",
+    "iodetect.recommend.selector",
+    "iodetect.record",
+    "iodetect.report_json",
+    "iodetect.target",
+    "iodetect.target.probe",
+    "iodetect.text",
+}
+# `snippet` imports the same, with the module writer instead of the JSON report.
+SNIPPET = (REPORT_JSON - {"iodetect.report_json"}) | {"iodetect.snippet"}
 
 
 DRIVER = """\
@@ -53,6 +108,7 @@ def imported(tmp_path: Path, *args: str) -> set[str]:
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     names = set(json.loads(out.read_text()))
@@ -60,15 +116,48 @@ def imported(tmp_path: Path, *args: str) -> set[str]:
     return names
 
 
-def heavy(names: set[str]) -> list[str]:
-    return sorted(n for n in names if any(n == h or n.startswith(h + ".") for h in HEAVY))
+def among(names: set[str], prefixes: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names if any(n == h or n.startswith(h + ".") for h in prefixes))
 
 
-@pytest.mark.parametrize("args", [("report", "--json"), ("snippet",)])
-def test_quick_commands_import_only_what_they_need(tmp_path: Path, args: tuple[str, ...]) -> None:
+PLAIN = [
+    ("report", "--json"),
+    ("report", "--json", "--facts", LINUX, "--needs", "subprocess", "--connections", "3000"),
+    ("snippet",),
+    ("snippet", "--facts", LINUX, "--target-python", "3.9+", "--fallback", "--loop", "asyncio"),
+    ("snippet", "--platform", "darwin", "--selector", "select"),
+]
+
+
+@pytest.mark.parametrize("args", PLAIN, ids=lambda a: " ".join(a[:3]))
+def test_plain_command_lines_import_only_what_they_need(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    assert quick.command(list(args)) is not None
     names = imported(tmp_path, *args)
-    assert heavy(names) == []
-    assert f"iodetect.commands.{args[0]}" in names
+    assert among(names, HEAVY) == []
+    assert among(names, FRAMEWORK) == []
+    ours = {n for n in names if n == "iodetect" or n.startswith("iodetect.")}
+    pinned = REPORT_JSON if args[0] == "report" else SNIPPET
+    if len(args) == 1 or args == ("report", "--json"):  # what benchmarks/startup.py runs
+        assert ours == pinned
+    else:  # a file to read or write, a platform's documented facts: that much more
+        assert ours <= pinned | {"iodetect.files", "iodetect.platforms"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("report", "--json", "--loop=auto"), ("snippet", "--loop=asyncio")],
+    ids=["report", "snippet"],
+)
+def test_other_command_lines_go_through_typer_and_still_import_little(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """The counterpart: a command line the quick path does not take runs the typer command."""
+    assert quick.command(list(args)) is None
+    names = imported(tmp_path, *args)
+    assert "typer" in names and f"iodetect.commands.{args[0]}" in names
+    assert among(names, HEAVY) == []
 
 
 def test_the_readable_report_draws_with_rich(tmp_path: Path) -> None:
@@ -85,3 +174,146 @@ def test_help_still_lists_every_command() -> None:
     assert done.returncode == 0
     for name in ("report", "snippet", "check", "bench", "inspect", "scan", "fleet", "diff"):
         assert f" {name} " in done.stdout
+
+
+# --- which command lines the quick path takes ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["report"],  # the text report: rich, and typer with it
+        ["report", "--json", "--help"],
+        ["snippet", "--help"],
+        ["--version"],
+        ["report", "--json", "--json"],
+        ["report", "--json", "--loop=auto"],
+        ["report", "--json", "--python", "python3"],
+        ["report", "--json", "--bench", "run.json"],
+        ["report", "--json", "--timeout", "5"],
+        ["report", "--json", "--facts"],
+        ["report", "--json", "--facts", "/nonexistent/facts.json"],
+        ["report", "--json", "--facts", str(ROOT / "tests")],  # a folder: collected facts
+        ["report", "--json", "--connections", "0"],
+        ["report", "--json", "--connections", "-5"],
+        ["report", "--json", "--connections", "1e3"],
+        ["report", "--json", "--connections", "\u0663"],  # an Arabic-Indic 3: int() reads it
+        ["report", "--json", "--loop", "bogus"],
+        ["report", "--json", "--selector", "kqueue2"],
+        ["report", "--json", "--needs", ""],
+        ["snippet", "-o", ""],
+        ["snippet", "-o", "-"],
+        ["snippet", "--verify"],
+        ["snippet", "--check", "loop_setup.py"],
+        ["snippet", "--python", "python3"],
+        ["snippet", "extra"],
+        ["check"],
+        ["fleet", "--json"],
+    ],
+)
+def test_the_quick_path_leaves_everything_else_to_typer(args: list[str]) -> None:
+    assert quick.command(args) is None
+
+
+def test_the_quick_path_leaves_completion_to_typer(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert quick.command(["snippet"]) is not None
+    monkeypatch.setenv(quick.COMPLETE_VAR, "complete_bash")
+    assert quick.command(["snippet"]) is None
+
+
+# --- the same bytes on either path -----------------------------------------------------------
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if k != quick.COMPLETE_VAR}
+    done = subprocess.run(
+        [sys.executable, "-m", "iodetect", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def typer_form(args: tuple[str, ...]) -> tuple[str, ...]:
+    """The same command line as typer alone takes it: every `--opt value` as `--opt=value`."""
+    out: list[str] = []
+    words = iter(args)
+    for word in words:
+        if word in quick.VALUES[args[0]] and word.startswith("--"):
+            out.append(f"{word}={next(words)}")
+        else:
+            out.append(word)
+    if args[0] == "snippet" and "--loop" not in args:
+        out.append("--loop=auto")  # the default, spelt out: a line the quick path refuses
+    return tuple(out)
+
+
+CASES = (
+    [
+        ("report", "--json", "--facts", str(host), *extra)
+        for host in HOSTS
+        for extra in [(), ("--needs", "add_reader,subprocess", "--connections", "3000")]
+    ]
+    + [
+        ("snippet", "--facts", str(host), *extra)
+        for host in HOSTS
+        for extra in [(), ("--target-python", "3.9+", "--fallback"), ("--selector", "select")]
+    ]
+    + [
+        ("snippet", "--platform", "win32", "--target-python", "3.12", "--needs", "subprocess"),
+        ("snippet", "--facts", LINUX, "--loop", "uvloop"),  # a conflict or a warning, exit 1 or 0
+        ("snippet", "--facts", LINUX, "--needs", "nonsense"),  # a usage error from the core
+    ]
+)
+
+
+@pytest.mark.parametrize("args", CASES, ids=lambda a: " ".join(Path(w).name for w in a))
+def test_both_paths_give_the_same_bytes(tmp_path: Path, args: tuple[str, ...]) -> None:
+    other = typer_form(args)
+    assert quick.command(list(args)) is not None and quick.command(list(other)) is None
+    assert run(tmp_path, *args) == run(tmp_path, *other)
+
+
+def test_both_paths_write_the_same_file(tmp_path: Path) -> None:
+    args = ("snippet", "--facts", LINUX, "-o", "quick.py")
+    assert quick.command(list(args)) is not None
+    quick_run = run(tmp_path, *args)
+    typer_run = run(tmp_path, "snippet", "--facts", LINUX, "--output=typer.py")
+    assert quick_run[0] == typer_run[0] == 0
+    assert quick_run[2].replace("quick.py", "typer.py") == typer_run[2]
+    assert (tmp_path / "quick.py").read_bytes() == (tmp_path / "typer.py").read_bytes()
+
+
+def test_the_live_report_is_the_same_on_both_paths(tmp_path: Path) -> None:
+    """This interpreter probed live: the same JSON but for the probe's own duration."""
+    documents = []
+    for args in (("report", "--json"), ("report", "--json", "--loop=auto")):
+        code, out, err = run(tmp_path, *args)
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["probe_seconds"] > 0
+        data["probe_seconds"] = None
+        documents.append(data)
+    assert documents[0] == documents[1]
+
+
+# --- the cheaper steps give what the costly ones gave ------------------------------------------
+
+
+def test_the_models_types_are_what_get_type_hints_gives() -> None:
+    from iodetect.bench import results
+
+    classes = [
+        cls
+        for module in (model, results)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and cls.__module__ == module.__name__
+        if dataclasses.is_dataclass(cls)
+    ]
+    assert len(classes) >= 15
+    for cls in classes:
+        assert model.hints(cls) == typing.get_type_hints(cls), cls

@@ -8,9 +8,9 @@ is the table in iodetect.catalog.apis.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from iodetect.catalog.records import IdiomRecord, Minor
+from iodetect.record import frozen
 
 OLDEST: Minor = (3, 8)  # generated code runs on CPython 3.8+
 NEWEST: Minor = (3, 15)  # newest CPython the catalog is verified against
@@ -68,7 +68,7 @@ class VersionError(ValueError):
     """A --target-python value that cannot be used. One line."""
 
 
-@dataclass(frozen=True)
+@frozen
 class VersionSpan:
     """One item of a --target-python value: a minor, one release of it, or a range of minors."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 from iodetect.model import Family, LoopName, NeedName, SelectorName
+from iodetect.record import frozen
 
 Version = tuple[int, int, int]
 Minor = tuple[int, int]
@@ -48,7 +48,7 @@ def show_version(v: Version) -> str:
     return f"{v[0]}.{v[1]}" if v[2] == 0 else f"{v[0]}.{v[1]}.{v[2]}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Range:
     """Versions low <= v < high; None is open on that side."""
 
@@ -75,7 +75,7 @@ class Range:
 ANY = Range()
 
 
-@dataclass(frozen=True)
+@frozen
 class LoopRecord:
     """An alternative event loop: what it is, where it runs, and how far to trust it."""
 
@@ -93,7 +93,7 @@ class LoopRecord:
     source: str  # what backs where it runs (os, implementations, floors)
 
 
-@dataclass(frozen=True)
+@frozen
 class LoopRelease:
     """The first release of a loop that supports one CPython minor (free-threaded or not)."""
 
@@ -104,7 +104,7 @@ class LoopRelease:
     free_threaded: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class LoopTrace:
     """How an alternative loop shows from outside a Linux process (`iodetect inspect`)."""
 
@@ -114,7 +114,7 @@ class LoopTrace:
     source: str
 
 
-@dataclass(frozen=True)
+@frozen
 class LoopGap:
     """Something the stdlib loop offers that this loop lacks."""
 
@@ -124,7 +124,7 @@ class LoopGap:
     source: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Advisory:
     """A known defect of some versions of a loop library that matters to a service."""
 
@@ -142,7 +142,7 @@ class Advisory:
         return version in self.affected and (python[0], python[1], 0) in self.python
 
 
-@dataclass(frozen=True)
+@frozen
 class SelectorRecord:
     """A selectors-module mechanism: its class, where the kernel has it, and its order."""
 
@@ -153,7 +153,7 @@ class SelectorRecord:
     source: str
 
 
-@dataclass(frozen=True)
+@frozen
 class SelectCeiling:
     """What select() accepts on a platform family: descriptors below N, or N sockets per set."""
 
@@ -164,7 +164,7 @@ class SelectCeiling:
     source: str
 
 
-@dataclass(frozen=True)
+@frozen
 class SelectorCaveat:
     """A selector that a platform's build may offer but should not be used, and the alternative."""
 
@@ -175,7 +175,7 @@ class SelectorCaveat:
     source: str
 
 
-@dataclass(frozen=True)
+@frozen
 class PlatformRecord:
     """What CPython has on a platform family by default, for facts written from documentation."""
 
@@ -187,7 +187,7 @@ class PlatformRecord:
     source: str
 
 
-@dataclass(frozen=True)
+@frozen
 class IdiomRecord:
     """How to run a coroutine on a chosen loop for a span of CPython minors."""
 
@@ -198,7 +198,7 @@ class IdiomRecord:
     source: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Span:
     """CPython releases from `since` (inclusive) up to `until` (exclusive); until None runs on."""
 
@@ -211,7 +211,7 @@ class Span:
         return bool(self.since <= v and (self.until is None or v < self.until))
 
 
-@dataclass(frozen=True)
+@frozen
 class Behaviour:
     """What an API does on some releases: warns, raises or is gone; `source` says who says so."""
 
@@ -226,7 +226,7 @@ class Behaviour:
         return (self.uses is None or use in self.uses) and any(release in s for s in self.spans)
 
 
-@dataclass(frozen=True)
+@frozen
 class Pattern:
     """How a use of an API is recognised in a syntax tree (iodetect.scan.engine takes it)."""
 
@@ -242,7 +242,7 @@ class Pattern:
     coroutine_arg: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class ApiChange:
     """One API in one situation: what each CPython release does with it, and what to write.
 
@@ -278,7 +278,7 @@ class ApiChange:
         return "fine" if found is None else found.verdict
 
 
-@dataclass(frozen=True)
+@frozen
 class LibReq:
     """Another distribution in a version range; dependency: its absence means "unknown"."""
 
@@ -287,7 +287,7 @@ class LibReq:
     dependency: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class LibraryRule:
     """What an installed library asks of the event loop, for a range of its versions."""
 

@@ -6,13 +6,12 @@ report, check and the recommender all ask here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from iodetect.catalog import loops
 from iodetect.catalog.records import LoopRecord, Minor, Version, show_version, version_tuple
+from iodetect.record import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Support:
     ok: bool
     why: str  # the reason it is not supported, or a note when it is

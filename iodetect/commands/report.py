@@ -16,8 +16,6 @@ from iodetect.commands._common import (
     PythonsOption,
     SelectorOption,
     TargetsOption,
-    bench_evidence,
-    facts_for,
     usage_errors,
 )
 
@@ -40,7 +38,6 @@ def report(
     With several targets (--python repeated, --targets): one table, the drift marked, each
     target judged by the rules; exit 1 when one fails or cannot be reached.
     """
-    from iodetect import output
     from iodetect import recommend as rec
 
     facts_file = facts_paths[0] if facts_paths else None
@@ -72,21 +69,19 @@ def report(
             needs=frozenset(need_names), connections=connections, loop=loop, selector=selector
         )
         raise typer.Exit(multi.collected(facts_paths, collected, json_out))
-    evidence = bench_evidence(bench_file)
-    with usage_errors():
-        wanted = rec.Needs(rec.parse_needs(needs), connections, loop, selector)
-        facts = facts_for(facts_file, python[0] if python else None, timeout)
-        plan = rec.recommend(facts, wanted, evidence) if facts.py >= rec.OLDEST else None
-    if json_out:
-        import json
+    from iodetect.commands import quick
 
-        from iodetect.report_json import report_dict
-
-        output.echo(json.dumps(report_dict(facts, plan, evidence), indent=2))
-    else:
-        from iodetect import render
-
-        render.show_report(output.console(), facts, plan)
+    quick.report_one(
+        json_out,
+        facts_file,
+        python[0] if python else None,
+        timeout,
+        needs,
+        connections,
+        loop,
+        selector,
+        bench_file,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import NoReturn, Optional
 
@@ -19,11 +18,8 @@ from iodetect.commands._common import (
     ProbeTimeoutOption,
     PythonOption,
     SelectorOption,
-    bench_evidence,
-    facts_for,
     fail,
     note,
-    usage_errors,
 )
 
 
@@ -83,59 +79,28 @@ def snippet(
     Only code goes to stdout; the choice, its warnings and errors go to stderr. Exit 1 when the
     needs conflict with the host (the message names the conflict and a remedy).
     """
-    from iodetect import output as out
-    from iodetect import recommend as rec
+    from iodetect.commands import quick
 
     if check is not None and (output is not None or verify):
         fail("--check compares FILE with the module; it takes neither -o nor --verify")
     if output == "":
         fail("-o: the file name is empty (use -o - for stdout)")
-    with usage_errors():
-        wanted = rec.Needs(
-            needs=rec.parse_needs(needs),
-            connections=connections,
-            loop=loop,
-            selector=selector,
-        )
-        target = rec.parse_python(target_python) if target_python is not None else None
-
-    if platform is not None and target is None:
-        target = rec.PythonRange(rec.OLDEST, None)
-    facts = facts_for(
-        facts_file, python, timeout, platform, target.low if target is not None else None
+    text, plan, facts, command = quick.snippet_module(
+        facts_file,
+        platform,
+        python,
+        target_python,
+        needs,
+        connections,
+        loop,
+        selector,
+        fallback,
+        timeout,
+        bench_file,
     )
-    if facts.py < rec.OLDEST and target is None:  # never with --platform: it sets a target
-        fail(
-            f"the facts are from Python {facts.py[0]}.{facts.py[1]}; generated code needs "
-            "3.8+ (pass --target-python)"
-        )
-
-    evidence = bench_evidence(bench_file)
-    if evidence is not None and evidence.style_finding:
-        note(f"iodetect: measured API styles {evidence.style_finding}")
-    with usage_errors():
-        plan = rec.recommend(facts, wanted, evidence, python=target)
-
-    if target is not None and facts.origin != "documented" and facts.py not in target.versions():
-        note(
-            f"iodetect: note: the facts are from Python {facts.py[0]}.{facts.py[1]}, the code "
-            f"targets {target}: installed loops were seen on {facts.py[0]}.{facts.py[1]} only"
-        )
-    for warning in plan.warnings:
-        note(f"iodetect: warning: {warning.text}")
-    if plan.conflicts:
-        fail(
-            " | ".join(f"conflict: {c.message}; remedy: {c.remedy}" for c in plan.conflicts),
-            EXIT_FAILED,
-        )
-
-    from iodetect import snippet as render
-
-    command = "iodetect snippet" + _args(
-        platform, target_python, needs, connections, loop, selector, fallback, bench_file
-    )
-    text = render.render(plan, facts, fallback=fallback, command=command + " > loop_setup.py")
     if check is not None:
+        import shlex
+
         source = "".join(
             f" {flag} {shlex.quote(str(value))}"
             for flag, value in (("--facts", facts_file), ("--python", python))
@@ -157,21 +122,13 @@ def snippet(
         note(f"iodetect: verify: {verified.summary()}")
         if not verified.ok:
             raise typer.Exit(EXIT_FAILED)
-    chosen = plan.loop_factory + (f" with {plan.selector_class}" if plan.selector_class else "")
-    said = f"iodetect: {chosen} for {plan.runtime} ({plan.reasons[0].text})"
-    if output is None or output == "-":
-        out.echo(text, nl=False)
-        note(said)
-        return
-    from iodetect.files import write_text
-
-    written = write_text(output, text, "-o")
-    note(said)
-    note(f"iodetect: wrote {written}")
+    quick.write_module(text, plan, output)
 
 
 def _check(path: Path, text: str, command: str) -> NoReturn:
     """`--check FILE`: exit 0 when FILE is `text`, 1 with the diff on stdout, 2 if unreadable."""
+    import shlex
+
     from iodetect.drift import compare, read_module
     from iodetect.errors import InputError
 
@@ -191,37 +148,6 @@ def _check(path: Path, text: str, command: str) -> NoReturn:
         f"{command} -o {shlex.quote(shown)}"
     )
     raise typer.Exit(EXIT_FAILED)
-
-
-def _args(
-    platform: str | None,
-    target_python: str | None,
-    needs: str | None,
-    connections: int | None,
-    loop: str,
-    selector: str | None,
-    fallback: bool,
-    bench_file: Path | None,
-) -> str:
-    """The options that shaped the module, for its header (values are checked by then)."""
-    parts = []
-    if platform:
-        parts.append(f"--platform {platform}")
-    if target_python:
-        parts.append(f"--target-python {target_python.strip()}")
-    if needs:
-        parts.append("--needs " + ",".join(sorted(n.strip() for n in needs.split(",") if n)))
-    if connections is not None:
-        parts.append(f"--connections {connections}")
-    if loop != "auto":
-        parts.append(f"--loop {loop}")
-    if selector:
-        parts.append(f"--selector {selector}")
-    if fallback:
-        parts.append("--fallback")
-    if bench_file is not None:
-        parts.append(f"--bench {shlex.quote(str(bench_file))}")
-    return "".join(" " + p for p in parts)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from iodetect.catalog import apis, cpython
 from iodetect.catalog.records import IdiomRecord, Minor
 from iodetect.recommend.plan import Note, PythonRange
+from iodetect.record import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Span:
     """One idiom of run() for CPython minors since..until (inclusive; until None: open)."""
 

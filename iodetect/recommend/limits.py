@@ -8,13 +8,12 @@ equal to that ceiling is fine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from iodetect.catalog import limits as lim
 from iodetect.catalog import platforms
 from iodetect.model import UNLIMITED, Limits, show_limit
 from iodetect.recommend.needs import Notes
 from iodetect.recommend.plan import NofilePlan
+from iodetect.record import frozen
 
 FAILING = ("nofile.hard", "nofile.maxfilesperproc", "nofile.nr_open")
 # Codes of assess_nofile, stable for scripts:
@@ -27,7 +26,7 @@ FAILING = ("nofile.hard", "nofile.maxfilesperproc", "nofile.nr_open")
 #   nofile.windows         Windows has no RLIMIT_NOFILE
 
 
-@dataclass(frozen=True)
+@frozen
 class NofileVerdict:
     code: str
     need: int | None

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from iodetect.catalog import advisories, loops, support
 from iodetect.catalog.platforms import SRC_PLATFORMS
 from iodetect.catalog.records import Advisory, show_version, version_tuple
 from iodetect.model import Facts, PlanLoop
 from iodetect.recommend.needs import Notes, who
 from iodetect.recommend.plan import BenchEvidence, DerivedNeed, Needs, Note, PythonRange
+from iodetect.record import frozen
 
 SRC_BENCH = "iodetect bench (measured on this host)"
 SRC_SELECTORS_DOC = "docs.python.org/3/library/asyncio-eventloop.html (SelectorEventLoop)"
 
 
-@dataclass(frozen=True)
+@frozen
 class Usable:
     """Can an alternative loop run here for every version in the range? Netty-style: why not."""
 
@@ -29,7 +28,7 @@ class Usable:
     warning: str | None = None  # usable, but only older releases support part of the range
 
 
-@dataclass(frozen=True)
+@frozen
 class Context:
     """What every loop decision reads."""
 

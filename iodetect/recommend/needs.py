@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from iodetect.catalog import cpython, libraries
 from iodetect.catalog.records import LibraryRule, LibReq, version_tuple
 from iodetect.model import (
@@ -24,13 +22,13 @@ from iodetect.recommend.plan import (
 )
 
 
-@dataclass
 class Notes:
     """What the steps of a recommendation say: reasons, warnings and conflicts, each coded."""
 
-    reasons: list[Note] = field(default_factory=list)
-    warnings: list[Note] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.reasons: list[Note] = []
+        self.warnings: list[Note] = []
+        self.conflicts: list[Conflict] = []
 
     def reason(self, text: str, source: str, code: str = "") -> None:
         self.reasons.append(Note(text, source, code))

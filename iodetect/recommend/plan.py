@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
 
 from iodetect.catalog import cpython, limits, mechanisms
 from iodetect.model import NeedName, PlanLoop, SelectorName
+from iodetect.record import frozen
 
 OLDEST = cpython.OLDEST
 NEWEST = cpython.NEWEST
@@ -21,7 +21,7 @@ class NeedsError(ValueError):
     """Needs that cannot be understood: an unknown need, loop or selector name. One line."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Needs:
     """What the application asks of its event loop.
 
@@ -35,7 +35,7 @@ class Needs:
     selector: str | None = None  # a SelectorName, for the selector loop
 
 
-@dataclass(frozen=True)
+@frozen
 class BenchEvidence:
     """What a saved `iodetect bench` run measured, reduced to what the recommender uses."""
 
@@ -44,7 +44,7 @@ class BenchEvidence:
     style_finding: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class PythonRange:
     """The CPython versions a module must run on: low..high inclusive; high None is open."""
 
@@ -69,7 +69,7 @@ class PythonRange:
         return f"{text}-{self.high[0]}.{self.high[1]}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Note:
     """A reason or a warning: one sentence, where it comes from, and a stable code."""
 
@@ -78,7 +78,7 @@ class Note:
     code: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class DerivedNeed:
     """A need the facts imply: an installed library that requires it."""
 
@@ -89,7 +89,7 @@ class DerivedNeed:
     strict: bool = True  # False: the library copes without it (with a cost), so only a preference
 
 
-@dataclass(frozen=True)
+@frozen
 class Conflict:
     """A requirement the facts cannot satisfy; the plan must not be used."""
 
@@ -99,7 +99,7 @@ class Conflict:
     code: str = ""  # stable, e.g. nofile.hard, windows.add_reader_subprocess
 
 
-@dataclass(frozen=True)
+@frozen
 class NofilePlan:
     """Raise the soft RLIMIT_NOFILE when the generated module makes a loop.
 
@@ -116,7 +116,7 @@ class NofilePlan:
     why: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Expectation:
     """What a live self-test must observe when it runs the generated setup.
 
@@ -132,7 +132,7 @@ class Expectation:
     selector_class: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     """The recommendation: the loop, how to build it, the descriptor plan, and why."""
 

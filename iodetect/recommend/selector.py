@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from iodetect.catalog import mechanisms
 from iodetect.catalog.platforms import SRC_PLATFORMS
 from iodetect.model import Facts, SelectorName
 from iodetect.recommend.needs import Notes
 from iodetect.recommend.plan import SELECTOR_CLASSES, Needs
+from iodetect.record import frozen
 
 SRC_EPOLL_FILES = "epoll_ctl(2): EPERM when the descriptor is a regular file or a directory"
 SRC_MACOS_PTY = (
@@ -18,7 +17,7 @@ SRC_MACOS_PTY = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class SelectLimit:
     """What select() accepts here: a measurement when the probe made one, else the table."""
 

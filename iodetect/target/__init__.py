@@ -9,14 +9,14 @@ is ignored.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
+
+from iodetect.record import frozen
 
 MARKER = "@@iodetect@@ "
 
 
-@dataclass(frozen=True)
+@frozen
 class Program:
     """A complete program for `python -`, and the marker its result line starts with."""
 
@@ -37,6 +37,7 @@ def program(name: str, params: Any = None, nonce: bool = True) -> Program:
     Parameters travel as a JSON string literal, so no value in them can become code. Every
     script prints through its module-level MARKER, which the program rebinds before main() runs.
     """
+    import json
     import secrets  # only when a program is sent: keeps `report` start-up short
 
     marker = f"{MARKER}{secrets.token_hex(16)} " if nonce else MARKER

@@ -60,12 +60,13 @@ def _read_int(path: str) -> Optional[int]:
 def host_facts(probe: Probe) -> Dict[str, Any]:
     plat = sys.platform
     uname = probe.run("host.uname", platform.uname)
-    release = uname.release if uname else None
+    # "is not None": the truth of a uname_result is its length, and that runs `uname -p`.
+    release = uname.release if uname is not None else None
     facts = {
         "platform": plat,
-        "os_name": uname.system if uname else None,
+        "os_name": uname.system if uname is not None else None,
         "os_release": release,
-        "machine": uname.machine if uname else None,
+        "machine": uname.machine if uname is not None else None,
         "cpu_count": os.cpu_count(),
         "usable_cpus": probe.run("host.usable_cpus", _usable_cpus),
         "cpu_quota": probe.run("host.cpu_quota", _cpu_quota) if plat.startswith("linux") else None,
@@ -156,9 +157,11 @@ def _virtualization() -> Optional[str]:
 
 
 def interpreter_facts(probe: Probe) -> Dict[str, Any]:
-    import sysconfig
+    free_threaded = False  # no build before 3.13 has Py_GIL_DISABLED (PEP 703, What's New 3.13)
+    if sys.version_info >= (3, 13):
+        import sysconfig
 
-    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+        free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     gil = sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True
     vi = sys.version_info
     release = "%d.%d.%d" % vi[:3]
