@@ -199,6 +199,7 @@ def test_help_still_lists_every_command() -> None:
         ["report", "--json", "--connections", "-5"],
         ["report", "--json", "--connections", "1e3"],
         ["report", "--json", "--connections", "\u0663"],  # an Arabic-Indic 3: int() reads it
+        ["report", "--json", "--connections", "9" * 5000],  # past int()'s 4300 digits
         ["report", "--json", "--loop", "bogus"],
         ["report", "--json", "--selector", "kqueue2"],
         ["report", "--json", "--needs", ""],
@@ -286,6 +287,27 @@ def test_both_paths_write_the_same_file(tmp_path: Path) -> None:
     assert quick_run[0] == typer_run[0] == 0
     assert quick_run[2].replace("quick.py", "typer.py") == typer_run[2]
     assert (tmp_path / "quick.py").read_bytes() == (tmp_path / "typer.py").read_bytes()
+
+
+def test_an_interrupt_ends_both_paths_alike(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt inside the command: exit 130 and the same stderr, whether the quick
+    path or typer ran it."""
+    from iodetect import cli
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quick, "facts_for", interrupted)  # what both paths call
+    plain, spelt = ["snippet", "--facts", LINUX], ["snippet", f"--facts={LINUX}"]
+    assert quick.command(plain) is not None and quick.command(spelt) is None
+    outcomes = []
+    for args in (plain, spelt):
+        code = cli.run(args)
+        outcomes.append((code, capsys.readouterr().err))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == 130  # typer's Exit(130); main()'s signal handler says more
 
 
 def test_the_live_report_is_the_same_on_both_paths(tmp_path: Path) -> None:

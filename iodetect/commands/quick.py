@@ -90,7 +90,8 @@ def _checked(given: dict[str, Any]) -> dict[str, Any] | None:
     options = dict(given)
     connections = given.get("connections")
     if connections is not None:
-        if not (connections.isascii() and connections.isdigit()):
+        # typer's own message for anything else, also for digits past int()'s limit
+        if not (connections.isascii() and connections.isdigit()) or len(connections) > 9:
             return None
         options["connections"] = int(connections)
     facts = given.get("facts_file")
