@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect  # dataclasses imports it anyway
 import reprlib
+import sys
 from collections.abc import Callable
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,13 +38,15 @@ def frozen(cls: C) -> C:
     """The class as a frozen dataclass: `@frozen` stands for `@dataclass(frozen=True)`.
 
     Field options beyond a default, a default_factory, repr, compare and hash (init=False,
-    kw_only, InitVar, __post_init__) are refused: use @dataclass for those.
+    kw_only, InitVar, __post_init__) and dataclass bases are refused: use @dataclass for those.
     """
     made: C = _make(cls)
     return made
 
 
 def _make(cls: Any) -> Any:
+    if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]):
+        raise TypeError(f"record {cls.__qualname__}: a dataclass base; use @dataclass for it")
     undocumented = not cls.__doc__
     if undocumented:
         cls.__doc__ = cls.__name__  # spares dataclass() its inspect.signature(); set below
@@ -65,7 +68,7 @@ def _make(cls: Any) -> Any:
     methods: dict[str, Any] = {
         "__init__": _init(cls, fields),
         "__repr__": _repr(tuple(f.name for f in fields if f.repr)),
-        "__eq__": _eq(_getter(tuple(f.name for f in fields if f.compare))),
+        "__eq__": _eq(tuple(f.name for f in fields if f.compare)),
         "__setattr__": _setattr(cls, frozenset(f.name for f in fields)),
         "__delattr__": _delattr(cls, frozenset(f.name for f in fields)),
     }
@@ -167,13 +170,32 @@ def _repr(names: tuple[str, ...]) -> Callable[[object], str]:
     return __repr__
 
 
-def _eq(values: Callable[[object], tuple[Any, ...]]) -> Callable[[object, object], Any]:
-    def __eq__(self: object, other: object) -> Any:
-        if other.__class__ is self.__class__:
-            return values(self) == values(other)
-        return NotImplemented
+def _eq(names: tuple[str, ...]) -> Callable[[object, object], Any]:
+    """dataclass()'s __eq__ of this Python: up to 3.12 the field tuples compared (a NaN held by
+    both is equal, by identity); from 3.13 `self is other`, then field by field with `and`."""
+    if sys.version_info < (3, 13):
+        values = _getter(names)
 
-    return __eq__
+        def __eq__(self: object, other: object) -> Any:
+            if other.__class__ is self.__class__:
+                return values(self) == values(other)
+            return NotImplemented
+
+        return __eq__
+
+    def __eq__313(self: object, other: object) -> Any:
+        if self is other:
+            return True
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        result: Any = True
+        for name in names:
+            result = getattr(self, name) == getattr(other, name)
+            if not result:
+                return result
+        return result
+
+    return __eq__313
 
 
 def _hash(values: Callable[[object], tuple[Any, ...]]) -> Callable[[object], int]:

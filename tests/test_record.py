@@ -105,6 +105,14 @@ def test_equality_and_hash_match() -> None:
     assert len({Ours("a", 1), Ours("a", 1), Ours("b", 1)}) == 2
     assert Empty() == Empty() and hash(Empty()) == hash(EmptyTheirs())
     assert repr(Empty()) == repr(EmptyTheirs())
+    nan = float("nan")  # one NaN in two records: equal up to 3.12, not from 3.13, as dataclass
+    assert (Ours("a", nan) == Ours("a", nan)) == (Theirs("a", nan) == Theirs("a", nan))
+    assert (Ours("a", nan) != Ours("a", nan)) == (Theirs("a", nan) != Theirs("a", nan))
+
+
+def test_a_dataclass_base_is_refused_in_words() -> None:
+    with pytest.raises(TypeError, match="record Child: a dataclass base"):
+        frozen(type("Child", (Ours,), {"__module__": __name__, "__annotations__": {"z": "int"}}))
 
 
 def test_frozen_matches() -> None:
