@@ -39,10 +39,12 @@ Goals (issue 13): 10k connections under 2 s and 200 MB; 50k under 10 s and 1 GB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -163,6 +165,11 @@ def sample(tree: Tree, stop: threading.Event) -> None:
         stop.wait(TICK)
 
 
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def run_one(count: int, args: argparse.Namespace, nofile: int) -> dict[str, Any]:
     cmd = [args.python, "-m", "iodetect", "check", "--json", "--connections", str(count)]
     cmd += ["--timeout", str(args.timeout), *args.check_args]
@@ -171,7 +178,13 @@ def run_one(count: int, args: argparse.Namespace, nofile: int) -> dict[str, Any]
         cmd = [prlimit, f"--nofile={nofile}:{nofile}", *cmd]
     load = os.getloadavg()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=args.env)
+    errfile = tempfile.TemporaryFile()  # noqa: SIM115 - closed below; a pipe read late could fill
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=errfile, env=args.env, start_new_session=True
+    )
+    # The check keeps to its --timeout; should it not, the whole run is ended well after it.
+    watchdog = threading.Timer(args.timeout + 60, _kill_group, args=(proc.pid,))
+    watchdog.start()
     tree = Tree(proc.pid)
     stop = threading.Event()
     sampler = threading.Thread(target=sample, args=(tree, stop), daemon=True)
@@ -184,7 +197,10 @@ def run_one(count: int, args: argparse.Namespace, nofile: int) -> dict[str, Any]
     stop.set()
     sampler.join()
     reader.join()
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    watchdog.cancel()
+    errfile.seek(0)
+    err = errfile.read().decode(errors="replace")
+    errfile.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     try:
         result = json.loads(b"".join(out_chunks))
