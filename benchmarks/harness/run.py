@@ -158,6 +158,8 @@ def run_case(
             raise RuntimeError(f"{case.key}: {done.stderr.decode(errors='replace').strip()}")
         requests, wall, ticks, load_cpu, hz = done.stdout.split()
         n = int(requests)
+        if n == 0:
+            raise RuntimeError(f"{case.key}: no request completed in {seconds:g} s")
         return {
             "us": int(ticks) / int(hz) / n * 1e6,
             "rps": n / float(wall),
