@@ -176,7 +176,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             output.echo(ctx.get_help())
             return errors.EXIT_OK
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        output.note(f"iodetect: error: {exc.format_message()}{hint}")  # type: ignore[attr-defined]
+        from iodetect.text import clean  # a value given on the command line may be huge
+
+        message = clean(exc.format_message(), 400)  # type: ignore[attr-defined]
+        output.note(f"iodetect: error: {message}{hint}")
         return int(getattr(exc, "exit_code", errors.EXIT_USAGE))
     except _framework("Abort", KeyboardInterrupt):
         output.note("iodetect: interrupted; every target process was stopped")
@@ -197,7 +200,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line; IODETECT_TRACEBACK=1 shows it whole
         if os.environ.get("IODETECT_TRACEBACK"):
             raise
-        output.note(f"iodetect: internal error: {type(exc).__name__}: {exc}")
+        from iodetect.text import clean
+
+        output.note(f"iodetect: internal error: {type(exc).__name__}: {clean(exc, 400)}")
         return errors.EXIT_USAGE
     return code if isinstance(code, int) else errors.EXIT_OK
 

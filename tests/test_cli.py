@@ -295,3 +295,17 @@ def test_a_flooding_target_meets_the_cap_not_the_memory(command: str) -> None:
     assert "printed more than 16 MiB" in done.stdout + done.stderr
     peak = int(done.stderr.rsplit("maxrss_kib=", 1)[1])
     assert peak < 300 * 1024, peak
+
+
+def test_a_huge_value_is_cut_in_the_usage_error() -> None:
+    """click repeats a refused value in its message: the line stays one short line."""
+    huge = "9" * 5000
+    done = subprocess.run(
+        [sys.executable, "-m", "iodetect", "report", "--json", f"--connections={huge}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and len(done.stderr) < 500
+    assert done.stderr.startswith("iodetect: error: Invalid value for '--connections'")
