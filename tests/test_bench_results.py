@@ -549,3 +549,61 @@ def test_two_cells_are_compared_on_one_footing() -> None:
     got = pair(run, UV["protocol"], STD["protocol"], "pingpong")
     assert got is not None
     assert (got[0].median, got[1].median) == pytest.approx((7.0, 10.0))
+
+
+def test_cells_of_fewer_than_min_processes_state_no_verdict() -> None:
+    """Two quick runs (three processes a cell) on a quiet host: uvloop Protocol lowest in both,
+    "beyond the spread" in one and "tied" with asyncio poll Protocol in the other, whose three
+    processes spread 20.6-37.0 us; the thread baseline followed it. With fewer than
+    MIN_PROCESSES processes a cell neither is a settled fact: both runs name the lowest median
+    and the unsettled cells, and agree."""
+    from iodetect.bench.analysis import agreement
+
+    poll = Variant("asyncio", loop="asyncio", selector="poll", style="protocol")
+
+    def quick(uv: tuple[float, ...], pl: tuple[float, ...], threads: float) -> BenchRun:
+        cells = [
+            Cell(UV["protocol"], "pingpong", samples(*uv)),
+            Cell(poll, "pingpong", samples(*pl)),
+            Cell(STD["streams"], "pingpong", samples(50.0, 53.2, 56.0)),
+            Cell(Variant("threads"), "pingpong", samples(threads, threads * 1.01, threads * 0.99)),
+        ]
+        return run_of(cells)
+
+    first = quick((18.5, 18.8, 19.0), (30.0, 30.9, 31.5), 17.0)
+    second = quick((20.8, 21.1, 21.5), (20.6, 31.8, 37.0), 19.0)
+
+    def best(run: BenchRun) -> tuple[str | None, tuple[str, ...]]:
+        cells = [run.cell(n, "pingpong") for n in (UV["protocol"].name, poll.name)]
+        got = {c.variant.name: c.cpu for c in cells if c is not None}
+        return stats.best({n: f for n, f in got.items() if f is not None})
+
+    # The tie rule alone draws opposite verdicts from the same order of medians.
+    assert best(first)[0] == "uvloop Protocol" and best(second)[0] is None
+    for run in (first, second):
+        lines = conclusions(run)
+        head = next(line for line in lines if line.startswith("ping-pong:"))
+        assert "lowest median: uvloop Protocol" in head
+        assert "not settled: every one of the 3 cells compared ran fewer than 5" in head
+        assert "beyond the spread" not in head and "tied" not in head
+        baseline = next(line for line in lines if line.startswith("the blocking thread"))
+        assert "the lowest event-loop median is uvloop Protocol" in baseline
+        assert "not settled" in baseline
+        for word in ("tied with", "less than", "more than", "borderline"):
+            assert word not in baseline
+    assert agreement(first, second).changed == ()
+
+    # One cell short of processes among stable ones: only it is named.
+    five = typical()
+    cells = [
+        Cell(c.variant, c.workload, c.samples[:3])
+        if c.variant == STD["sock"] and c.workload == "pingpong"
+        else c
+        for c in five.cells
+    ]
+    head = next(line for line in conclusions(run_of(cells)) if line.startswith("ping-pong:"))
+    assert "not settled: asyncio epoll sock_* ran fewer than 5 server processes" in head
+    # With MIN_PROCESSES processes a cell the verdict stands as before.
+    assert "beyond the spread" in next(
+        line for line in conclusions(five) if line.startswith("ping-pong:")
+    )

@@ -3,7 +3,11 @@
 Every comparison goes through the tie rule of `stats.compare`: a winner only where the
 interquartile ranges do not overlap and the medians are 10 % apart. Unstable cells (spread of
 10 % or more) take part, but their wide ranges make ties likely, so a noisy run says less
-rather than something wrong.
+rather than something wrong. The headline and the threads baseline claim "beyond the spread" or
+"tied" only from cells of MIN_PROCESSES processes at least: with fewer (a quick run has three),
+the interval of a median is the whole range of three values, and two runs in a row drew
+opposite verdicts from the same order of medians; such a line names the lowest median and the
+cells that are not settled.
 """
 
 from __future__ import annotations
@@ -276,7 +280,16 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
         winner, tied = stats.best(candidates)
         if base is None or not candidates:
             continue
-        if winner:
+        short = _not_settled(run, candidates, w)
+        if short:
+            lowest = min(candidates, key=lambda n: candidates[n].median)
+            f = candidates[lowest]
+            out.append(
+                f"{WORKLOAD_WORDS[w]}: lowest median: {lowest}, {stats.ratio(f, base):.2f}x the "
+                f"server CPU per request of asyncio streams ({f.median:.1f} vs "
+                f"{base.median:.1f} us); {short}"
+            )
+        elif winner:
             f = candidates[winner]
             out.append(
                 f"{WORKLOAD_WORDS[w]}: the cheapest event-loop server is {winner}, beyond the "
@@ -344,6 +357,15 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
         }
         if t is None or not loops:
             continue
+        short = _not_settled(run, {**loops, threads.name: t}, w)
+        if short:
+            lowest = min(loops, key=lambda n: loops[n].median)
+            out.append(
+                f"the blocking thread-per-connection baseline needs {t.median:.1f} us per request "
+                f"at ping-pong; the lowest event-loop median is {lowest} "
+                f"{loops[lowest].median:.1f} us; {short}"
+            )
+            continue
         _, cheapest = stats.best(loops)
         named = {v.name: v for v in run.variants()}
         pairs = [pair(run, threads, named[n], w) for n in cheapest]
@@ -405,6 +427,29 @@ def conclusions(run: BenchRun) -> tuple[str, ...]:
     if failed:
         out.append(f"{len(failed)} cells had failed rounds (see the notes)")
     return tuple(out)
+
+
+def _not_settled(run: BenchRun, names: dict[str, Summary], workload: str) -> str | None:
+    """None when every named cell ran MIN_PROCESSES processes at full speed; else the words
+    that say which did not, for a line that then claims no verdict. The names are sorted, so
+    two runs whose medians keep their order say the same."""
+    counts: dict[str, int] = {}
+    for name in names:
+        cell = run.cell(name, workload)
+        if cell is not None:
+            counts[name] = cell.processes
+    short = sorted(n for n, k in counts.items() if k < MIN_PROCESSES)
+    if not short:
+        return None
+    which = (
+        f"every one of the {len(counts)} cells compared"
+        if len(short) == len(counts)
+        else ", ".join(short)
+    )
+    return (
+        f"not settled: {which} ran fewer than {MIN_PROCESSES} server processes at full speed "
+        f"(at most {max(counts[n] for n in short)}); the default bench decides"
+    )
 
 
 def _style_mark(v: Versus) -> str:

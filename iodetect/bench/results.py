@@ -149,6 +149,11 @@ class Cell:
         return len({s.round for s in self.full}) >= MIN_COMPARED
 
     @property
+    def processes(self) -> int:
+        """How many server processes ran windows at full speed."""
+        return len({s.round for s in self.full})
+
+    @property
     def used(self) -> tuple[Sample, ...]:
         """The windows the figures come from: those at full speed, or every window when fewer
         than MIN_COMPARED processes ran any at full speed (the cell is then unstable)."""
